@@ -1,0 +1,22 @@
+/*
+ * The registry of built-in modules. The order is the order of
+ * initialization and of hook calls; the core's own modules come first at
+ * the fixed indices module.h names.
+ */
+#include "config.h"
+
+#include "core/module.h"
+
+#include "core/core.h"
+#include "core/cycle.h"
+#include "http/http_conf.h"
+
+const struct wsg_module *const wsg_builtin_modules[] = {
+    &wsg_core_module,
+    &wsg_http_module,
+};
+
+const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
+
+_Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_HTTP_MODULE_INDEX,
+               "core modules must sit at their fixed indices");

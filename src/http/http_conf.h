@@ -1,0 +1,71 @@
+/*
+ * The http module: server and location blocks, listen addresses and the
+ * access log. A listen address shared by several servers is one socket;
+ * its per-address record names the servers reachable through it.
+ */
+#ifndef WSG_HTTP_CONF_H
+#define WSG_HTTP_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "core/str.h"
+#include "net/listen.h"
+
+struct wsg_http_srv_conf;
+
+/* One listen address of a config, and the servers on it. */
+struct wsg_http_addr {
+    struct wsg_http_addr *next;
+    struct wsg_listen_opt opt;
+    bool opt_set;                            /* options given explicitly */
+    struct wsg_http_srv_conf *default_server;
+    struct wsg_http_srv_conf **servers;      /* in config order */
+    size_t nservers;
+};
+
+struct wsg_http_main_conf {
+    struct wsg_http_srv_conf **servers;
+    size_t nservers;
+    struct wsg_http_addr *addrs;
+    size_t naddrs;
+};
+
+struct wsg_http_loc_conf {
+    const char *name; /* the location's path; "" for a server's defaults */
+    bool exact;       /* "location = /path" */
+    void **loc_conf;  /* every module's configuration of this location */
+    int access_log_set;                /* flag: access_log given */
+    struct wsg_log_file *access_log;   /* NULL: off */
+    int access_log_json;               /* flag */
+};
+
+struct wsg_http_srv_conf {
+    struct wsg_conf_ctx *ctx; /* this server's main, srv and loc confs */
+    const char *file;         /* where the block starts, for messages */
+    unsigned line;
+    struct wsg_str *names;    /* server_name values */
+    size_t nnames;
+    struct wsg_http_loc_conf **locations;
+    size_t nlocations;
+    bool has_listen;
+};
+
+extern const struct wsg_module wsg_http_module;
+
+static inline struct wsg_http_main_conf *
+wsg_http_main_conf(void *const *main_conf)
+{
+    return main_conf[WSG_HTTP_MODULE_INDEX];
+}
+
+static inline struct wsg_http_loc_conf *
+wsg_http_loc_conf(void *const *loc_conf)
+{
+    return loc_conf[WSG_HTTP_MODULE_INDEX];
+}
+
+#endif
