@@ -45,7 +45,6 @@ struct input {
     unsigned depth; /* open blocks in this input */
 };
 
-
 static const char *vphrase(struct wsg_conf *cf, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -199,8 +198,9 @@ handle(struct wsg_conf *cf, enum wsg_conf_tok term)
         return WSG_ERROR;
     }
     if (!(d->ctx & cf->ctx_type)) {
-        wsg_conf_error(cf, "\"%s\" directive is not allowed in the %s "
-                           "context",
+        wsg_conf_error(cf,
+                       "\"%s\" directive is not allowed in the %s "
+                       "context",
                        name, ctx_name(cf->ctx_type));
         return WSG_ERROR;
     }
@@ -209,8 +209,7 @@ handle(struct wsg_conf *cf, enum wsg_conf_tok term)
         return WSG_ERROR;
     }
     if (!(d->ctx & WSG_DIR_BLOCK) && term != WSG_TOK_SEMI) {
-        wsg_conf_error(cf, "directive \"%s\" is not terminated by \";\"",
-                       name);
+        wsg_conf_error(cf, "directive \"%s\" is not terminated by \";\"", name);
         return WSG_ERROR;
     }
     unsigned nargs = cf->nargs - 1;
@@ -288,8 +287,9 @@ parse(struct wsg_conf *cf, enum end want)
 
         case WSG_TOK_RBRACE:
             if (cf->nargs != 0) {
-                wsg_conf_error(cf, "unexpected \"}\", expecting \";\" after "
-                                   "\"%s\"",
+                wsg_conf_error(cf,
+                               "unexpected \"}\", expecting \";\" after "
+                               "\"%s\"",
                                cf->args[0].p);
                 return WSG_ERROR;
             }
@@ -329,8 +329,7 @@ block(struct wsg_conf *cf, unsigned ctx_type, struct wsg_conf_ctx *ctx,
     unsigned saved_line = cf->file->line;
 
     if (in->depth >= CONF_BLOCK_DEPTH) {
-        wsg_conf_error(cf, "blocks nested deeper than %d",
-                       CONF_BLOCK_DEPTH);
+        wsg_conf_error(cf, "blocks nested deeper than %d", CONF_BLOCK_DEPTH);
         return WSG_ERROR;
     }
     /* the block's handler may still read its own words after the body */
@@ -449,8 +448,8 @@ wsg_conf_parse_file(struct wsg_conf *cf, const char *path)
                        path);
         return WSG_ERROR;
     }
-    int rc = wsg_conf_parse_buffer(cf, wsg_arena_strdup(cf->arena, path), buf,
-                                   len);
+    int rc =
+        wsg_conf_parse_buffer(cf, wsg_arena_strdup(cf->arena, path), buf, len);
     free(buf);
     return rc;
 }
@@ -518,8 +517,9 @@ wsg_conf_set_flag(struct wsg_conf *cf, const struct wsg_directive *d,
     } else if (wsg_str_eq(a, "off")) {
         *v = 0;
     } else {
-        return wsg_conf_phrase(cf, "invalid value \"%s\", expecting \"on\" "
-                                   "or \"off\"",
+        return wsg_conf_phrase(cf,
+                               "invalid value \"%s\", expecting \"on\" "
+                               "or \"off\"",
                                a.p);
     }
     return NULL;
@@ -532,8 +532,9 @@ check_bounds(struct wsg_conf *cf, const struct wsg_directive *d, uint64_t v,
     const struct wsg_conf_bounds *b = d->data;
 
     if (b != NULL && (v < b->min || v > b->max)) {
-        return wsg_conf_phrase(cf, "value \"%s\" is out of range (%llu to "
-                                   "%llu)",
+        return wsg_conf_phrase(cf,
+                               "value \"%s\" is out of range (%llu to "
+                               "%llu)",
                                text, (unsigned long long) b->min,
                                (unsigned long long) b->max);
     }
@@ -541,8 +542,7 @@ check_bounds(struct wsg_conf *cf, const struct wsg_directive *d, uint64_t v,
 }
 
 const char *
-wsg_conf_set_num(struct wsg_conf *cf, const struct wsg_directive *d,
-                 void *conf)
+wsg_conf_set_num(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
     int64_t *v = field(conf, d);
     struct wsg_str a = cf->args[1];
@@ -573,8 +573,9 @@ wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
         return "is duplicate";
     }
     if (wsg_str_parse_size(a.p, a.len, &n) != 0) {
-        return wsg_conf_phrase(cf, "invalid size \"%s\", expecting a number "
-                                   "with an optional k, m or g",
+        return wsg_conf_phrase(cf,
+                               "invalid size \"%s\", expecting a number "
+                               "with an optional k, m or g",
                                a.p);
     }
     const char *rv = check_bounds(cf, d, n, a.p);
@@ -596,8 +597,9 @@ wsg_conf_set_msec(struct wsg_conf *cf, const struct wsg_directive *d,
         return "is duplicate";
     }
     if (wsg_str_parse_msec(a.p, a.len, &n) != 0) {
-        return wsg_conf_phrase(cf, "invalid time \"%s\", expecting a number "
-                                   "with a unit: ms, s, m, h or d",
+        return wsg_conf_phrase(cf,
+                               "invalid time \"%s\", expecting a number "
+                               "with a unit: ms, s, m, h or d",
                                a.p);
     }
     const char *rv = check_bounds(cf, d, n, a.p);
@@ -608,8 +610,7 @@ wsg_conf_set_msec(struct wsg_conf *cf, const struct wsg_directive *d,
 }
 
 const char *
-wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d,
-                 void *conf)
+wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
     char **v = field(conf, d);
 
@@ -640,9 +641,9 @@ wsg_conf_set_enum(struct wsg_conf *cf, const struct wsg_directive *d,
     char expect[256];
     size_t n = 0;
     for (e = d->data; e->name != NULL && n < sizeof(expect); e++) {
-        int k = snprintf(expect + n, sizeof(expect) - n, "%s\"%s\"",
-                         e == d->data ? "" : (e[1].name ? ", " : " or "),
-                         e->name);
+        int k =
+            snprintf(expect + n, sizeof(expect) - n, "%s\"%s\"",
+                     e == d->data ? "" : (e[1].name ? ", " : " or "), e->name);
         n += k > 0 ? (size_t) k : 0;
     }
     return wsg_conf_phrase(cf, "invalid value \"%s\", expecting %s", a.p,

@@ -32,9 +32,9 @@ struct wsg_directive;
 #define WSG_CONF_MAX_ARGS 32
 
 /* Sentinels meaning "not set in this context": duplicates and merging. */
-#define WSG_CONF_UNSET      (-1)
-#define WSG_CONF_UNSET_U64  UINT64_MAX
-#define WSG_CONF_UNSET_I64  INT64_MIN
+#define WSG_CONF_UNSET     (-1)
+#define WSG_CONF_UNSET_U64 UINT64_MAX
+#define WSG_CONF_UNSET_I64 INT64_MIN
 
 /*
  * A directive handler. <conf> is the module's configuration structure of
@@ -81,7 +81,7 @@ struct wsg_conf {
     struct wsg_conf_ctx *ctx;
     struct wsg_str args[WSG_CONF_MAX_ARGS + 1]; /* [0] is the name; each
                                                    NUL-terminated, arena */
-    unsigned nargs;                              /* including the name */
+    unsigned nargs;                             /* including the name */
     wsg_conf_line_fn handler; /* set by a block of non-directives */
     void *handler_data;
     unsigned include_depth;
@@ -118,8 +118,7 @@ int wsg_conf_parse_block(struct wsg_conf *cf, unsigned ctx_type,
  * statement's words are left in cf->args and <fn> is called with <data>.
  * Returns 0, or WSG_ERROR with cf->error set.
  */
-int wsg_conf_parse_lines(struct wsg_conf *cf, wsg_conf_line_fn fn,
-                         void *data);
+int wsg_conf_parse_lines(struct wsg_conf *cf, wsg_conf_line_fn fn, void *data);
 
 /* Returned by a handler whose error the parser has already recorded. */
 extern const char WSG_CONF_ERROR_SET[];
@@ -163,14 +162,14 @@ struct wsg_conf_bounds {
  */
 const char *wsg_conf_set_flag(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_num(struct wsg_conf *cf,
-                             const struct wsg_directive *d, void *conf);
+const char *wsg_conf_set_num(struct wsg_conf *cf, const struct wsg_directive *d,
+                             void *conf);
 const char *wsg_conf_set_size(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
 const char *wsg_conf_set_msec(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_str(struct wsg_conf *cf,
-                             const struct wsg_directive *d, void *conf);
+const char *wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d,
+                             void *conf);
 const char *wsg_conf_set_enum(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
 

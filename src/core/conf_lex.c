@@ -134,8 +134,9 @@ wsg_conf_lex_next(struct wsg_conf_lexer *lx, struct wsg_conf_token *t)
     for (;;) {
         if (lx->p == lx->end) {
             if (quote) {
-                fail(lx, t, quote == '"' ? "unexpected end of file, expecting \""
-                                         : "unexpected end of file, expecting '");
+                fail(lx, t,
+                     quote == '"' ? "unexpected end of file, expecting \""
+                                  : "unexpected end of file, expecting '");
                 return;
             }
             break;

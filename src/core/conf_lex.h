@@ -23,14 +23,14 @@ enum wsg_conf_tok {
 
 struct wsg_conf_token {
     enum wsg_conf_tok type;
-    const char *p;  /* unescaped value (WORD only); valid until next call */
+    const char *p; /* unescaped value (WORD only); valid until next call */
     size_t len;
-    unsigned line;  /* line the token starts on */
-    bool quoted;    /* came from "..." or '...' */
+    unsigned line; /* line the token starts on */
+    bool quoted;   /* came from "..." or '...' */
 };
 
 struct wsg_conf_lexer {
-    const char *p;   /* cursor into the input */
+    const char *p; /* cursor into the input */
     const char *end;
     unsigned line;
     const char *why; /* static message for WSG_TOK_ERROR */

@@ -20,17 +20,17 @@
 #include "core/conf.h"
 #include "core/core.h"
 
-#define DEFAULT_PID_PATH          "logs/wsgate.pid"
-#define DEFAULT_ERROR_LOG         "logs/error.log"
-#define DEFAULT_SHUTDOWN_TIMEOUT  (30 * 1000)
+#define DEFAULT_PID_PATH           "logs/wsgate.pid"
+#define DEFAULT_ERROR_LOG          "logs/error.log"
+#define DEFAULT_SHUTDOWN_TIMEOUT   (30 * 1000)
 #define DEFAULT_WORKER_CONNECTIONS 1024
 
 static const char *set_workers(struct wsg_conf *cf,
                                const struct wsg_directive *d, void *conf);
-static const char *set_path(struct wsg_conf *cf,
-                            const struct wsg_directive *d, void *conf);
-static const char *set_user(struct wsg_conf *cf,
-                            const struct wsg_directive *d, void *conf);
+static const char *set_path(struct wsg_conf *cf, const struct wsg_directive *d,
+                            void *conf);
+static const char *set_user(struct wsg_conf *cf, const struct wsg_directive *d,
+                            void *conf);
 static const char *set_affinity(struct wsg_conf *cf,
                                 const struct wsg_directive *d, void *conf);
 static const char *set_error_log(struct wsg_conf *cf,
@@ -97,10 +97,10 @@ init_main_conf(struct wsg_conf *cf, void *conf)
         ccf->error_log_path = wsg_conf_full_path(cf, DEFAULT_ERROR_LOG);
         ccf->error_log_level = WSG_LOG_ERR;
     }
-    if (ccf->naffinity > 0 &&
-        ccf->naffinity < wsg_cycle_workers(cf->cycle)) {
-        return wsg_conf_phrase(cf, "!%s: \"worker_cpu_affinity\" gives %zu "
-                                   "masks for %u worker processes",
+    if (ccf->naffinity > 0 && ccf->naffinity < wsg_cycle_workers(cf->cycle)) {
+        return wsg_conf_phrase(cf,
+                               "!%s: \"worker_cpu_affinity\" gives %zu "
+                               "masks for %u worker processes",
                                cf->cycle->conf_file, ccf->naffinity,
                                wsg_cycle_workers(cf->cycle));
     }
@@ -133,8 +133,9 @@ set_workers(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return NULL;
     }
     if (wsg_str_parse_uint(a.p, a.len, WSG_WORKERS_MAX, &n) != 0 || n == 0) {
-        return wsg_conf_phrase(cf, "invalid value \"%s\", expecting \"auto\" "
-                                   "or a number from 1 to %d",
+        return wsg_conf_phrase(cf,
+                               "invalid value \"%s\", expecting \"auto\" "
+                               "or a number from 1 to %d",
                                a.p, WSG_WORKERS_MAX);
     }
     ccf->worker_processes = (int64_t) n;
@@ -213,9 +214,10 @@ set_affinity(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         /* masks read like nginx's: rightmost digit is CPU 0 */
         if (a.len == 0 || a.len > 64 || strspn(a.p, "01") != a.len ||
             strchr(a.p, '1') == NULL) {
-            return wsg_conf_phrase(cf, "invalid mask \"%s\", expecting \"auto\" "
-                                       "or masks of 0 and 1 with at least "
-                                       "one 1",
+            return wsg_conf_phrase(cf,
+                                   "invalid mask \"%s\", expecting \"auto\" "
+                                   "or masks of 0 and 1 with at least "
+                                   "one 1",
                                    a.p);
         }
         for (size_t k = 0; k < a.len; k++) {
@@ -239,9 +241,10 @@ set_error_log(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     if (cf->nargs > 2) {
         level = wsg_log_level_parse(cf->args[2].p, cf->args[2].len);
         if (level == 0) {
-            return wsg_conf_phrase(cf, "invalid level \"%s\", expecting one of "
-                                       "debug, info, notice, warn, error, "
-                                       "crit, alert, emerg",
+            return wsg_conf_phrase(cf,
+                                   "invalid level \"%s\", expecting one of "
+                                   "debug, info, notice, warn, error, "
+                                   "crit, alert, emerg",
                                    cf->args[2].p);
         }
     }
@@ -367,8 +370,8 @@ main_ctx(struct wsg_conf *cf)
 static int
 parse_all(struct wsg_conf *cf, const char *params)
 {
-    if (params != NULL &&
-        wsg_conf_parse_buffer(cf, "command line", params, strlen(params)) != 0) {
+    if (params != NULL && wsg_conf_parse_buffer(cf, "command line", params,
+                                                strlen(params)) != 0) {
         return WSG_ERROR;
     }
     if (wsg_conf_parse_file(cf, cf->cycle->conf_file) != 0) {

@@ -21,10 +21,10 @@ struct wsg_arena;
 
 /* Main-context settings of the core module. */
 struct wsg_core_conf {
-    int daemon;                  /* flag */
-    int64_t worker_processes;    /* 0 means auto (one per CPU) */
-    char *pid_path;              /* absolute */
-    char *user;                  /* NULL: no switch */
+    int daemon;               /* flag */
+    int64_t worker_processes; /* 0 means auto (one per CPU) */
+    char *pid_path;           /* absolute */
+    char *user;               /* NULL: no switch */
     char *group;
     uid_t uid;
     gid_t gid;
@@ -45,10 +45,10 @@ struct wsg_cycle {
     const char *conf_file; /* absolute */
     const struct wsg_module **modules;
     size_t nmodules;
-    void **main_conf;  /* per module, by index */
-    struct wsg_conf_ctx *ctx; /* the main context's confs */
-    struct wsg_log log;                /* the error log of this config */
-    struct wsg_log_file *files;        /* every log file this cycle opened */
+    void **main_conf;           /* per module, by index */
+    struct wsg_conf_ctx *ctx;   /* the main context's confs */
+    struct wsg_log log;         /* the error log of this config */
+    struct wsg_log_file *files; /* every log file this cycle opened */
 };
 
 extern const struct wsg_module wsg_core_module;
@@ -66,8 +66,8 @@ wsg_core_conf(const struct wsg_cycle *cycle)
  * copies the message into <err> (<errlen> bytes).
  */
 struct wsg_cycle *wsg_cycle_load(const char *prefix, const char *conf_file,
-                                 const char *params, bool open_files,
-                                 char *err, size_t errlen);
+                                 const char *params, bool open_files, char *err,
+                                 size_t errlen);
 
 /* Frees <cycle> and closes the files it opened; accepts NULL. */
 void wsg_cycle_free(struct wsg_cycle *cycle);

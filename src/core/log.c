@@ -22,8 +22,8 @@
 #define LOG_LINE_MAX 2048
 
 static struct wsg_log_file stderr_file = {NULL, NULL, STDERR_FILENO};
-static struct wsg_log stderr_log = {WSG_LOG_NOTICE, &stderr_file, 0, NULL,
-                                    NULL, NULL};
+static struct wsg_log stderr_log = {WSG_LOG_NOTICE, &stderr_file, 0,
+                                    NULL,           NULL,         NULL};
 
 struct wsg_log *wsg_log_main = &stderr_log;
 
@@ -76,8 +76,7 @@ time_prefix(char *buf, size_t len)
 }
 
 /* snprintf that clamps to the space left and never returns past <len>. */
-static size_t
-append(char *buf, size_t used, size_t len, const char *fmt, ...)
+static size_t append(char *buf, size_t used, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static size_t

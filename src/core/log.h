@@ -34,12 +34,12 @@ typedef size_t (*wsg_log_ctx_fn)(const struct wsg_log *log, char *buf,
                                  size_t len);
 
 struct wsg_log {
-    unsigned level;             /* highest level written */
-    struct wsg_log_file *file;  /* borrowed from the config */
-    uint64_t conn_id;           /* printed as "*<id>"; 0 for none */
-    const char *action;         /* " while <action>"; NULL for none */
-    wsg_log_ctx_fn handler;     /* NULL for none */
-    const void *data;           /* for <handler> */
+    unsigned level;            /* highest level written */
+    struct wsg_log_file *file; /* borrowed from the config */
+    uint64_t conn_id;          /* printed as "*<id>"; 0 for none */
+    const char *action;        /* " while <action>"; NULL for none */
+    wsg_log_ctx_fn handler;    /* NULL for none */
+    const void *data;          /* for <handler> */
 };
 
 /* The process's error log; before a config is loaded it writes to stderr. */
@@ -48,11 +48,11 @@ extern struct wsg_log *wsg_log_main;
 /* The built-in stderr log (level notice), for before and after a config. */
 struct wsg_log *wsg_log_stderr(void);
 
-#define wsg_log(lvl, log, err, ...)                                         \
-    do {                                                                    \
-        if ((log)->level >= (unsigned) (lvl)) {                             \
-            wsg_log_write((lvl), (log), (err), __VA_ARGS__);                \
-        }                                                                   \
+#define wsg_log(lvl, log, err, ...)                                            \
+    do {                                                                       \
+        if ((log)->level >= (unsigned) (lvl)) {                                \
+            wsg_log_write((lvl), (log), (err), __VA_ARGS__);                   \
+        }                                                                      \
     } while (0)
 
 /*
@@ -61,8 +61,7 @@ struct wsg_log *wsg_log_stderr(void);
  * errno text. Never fails: a line that cannot be written is lost.
  */
 void wsg_log_write(unsigned level, const struct wsg_log *log, int err,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Returns the level named <name> ("debug" ... "emerg"), or 0. */
 unsigned wsg_log_level_parse(const char *name, size_t len);

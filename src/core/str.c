@@ -20,7 +20,8 @@ wsg_str_caseeq(struct wsg_str a, const char *lit)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        if (tolower((unsigned char) a.p[i]) != tolower((unsigned char) lit[i])) {
+        if (tolower((unsigned char) a.p[i]) !=
+            tolower((unsigned char) lit[i])) {
             return false;
         }
     }

@@ -59,8 +59,7 @@ void
 wsg_access_log_write(const struct wsg_conn *c)
 {
     const struct wsg_http_srv_conf *scf = c->addr->default_server;
-    const struct wsg_http_loc_conf *lcf =
-        wsg_http_loc_conf(scf->ctx->loc_conf);
+    const struct wsg_http_loc_conf *lcf = wsg_http_loc_conf(scf->ctx->loc_conf);
 
     if (lcf->access_log == NULL) {
         return;
@@ -98,13 +97,11 @@ wsg_access_log_write(const struct wsg_conn *c)
     strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
     safe_copy(method, sizeof(method), c->method ? c->method : "-");
     safe_copy(path, sizeof(path), c->path ? c->path : "-");
-    int n = snprintf(line, sizeof(line),
-                     "%s - [%s] \"%s %s\" %d %llu %llu %llu.%03llu\n", c->peer,
-                     when, method, path, c->status,
-                     (unsigned long long) c->bytes_in,
-                     (unsigned long long) c->bytes_out,
-                     (unsigned long long) (ms / 1000),
-                     (unsigned long long) (ms % 1000));
+    int n = snprintf(
+        line, sizeof(line), "%s - [%s] \"%s %s\" %d %llu %llu %llu.%03llu\n",
+        c->peer, when, method, path, c->status,
+        (unsigned long long) c->bytes_in, (unsigned long long) c->bytes_out,
+        (unsigned long long) (ms / 1000), (unsigned long long) (ms % 1000));
     if (n > 0) {
         put_line(lcf->access_log, line,
                  (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1, c);

@@ -33,8 +33,7 @@ static const struct wsg_directive http_directives[] = {
     {"listen", WSG_CTX_SERVER, 1, 8, set_listen, 0, NULL},
     {"server_name", WSG_CTX_SERVER, 1, WSG_CONF_MAX_ARGS, set_server_name, 0,
      NULL},
-    {"location", WSG_CTX_SERVER | WSG_DIR_BLOCK, 1, 2, location_block, 0,
-     NULL},
+    {"location", WSG_CTX_SERVER | WSG_DIR_BLOCK, 1, 2, location_block, 0, NULL},
     {"access_log", WSG_CTX_MAIN | WSG_CTX_SERVER | WSG_CTX_LOCATION, 1, 2,
      set_access_log, 0, NULL},
     {NULL, 0, 0, 0, NULL, 0, NULL},
@@ -48,8 +47,8 @@ push(struct wsg_conf *cf, void *arr, size_t *n, void *item)
 
     /* arena arrays grow by copying at powers of two; configs are small */
     if ((*n & (*n - 1)) == 0) {
-        void **bigger = wsg_arena_alloc(cf->arena, (*n ? *n * 2 : 1) *
-                                                       sizeof(void *));
+        void **bigger =
+            wsg_arena_alloc(cf->arena, (*n ? *n * 2 : 1) * sizeof(void *));
         if (*n) {
             memcpy(bigger, *a, *n * sizeof(void *));
         }
@@ -155,8 +154,9 @@ location_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     (void) conf;
     if (cf->nargs == 3) {
         if (!wsg_str_eq(cf->args[1], "=")) {
-            return wsg_conf_phrase(cf, "has an invalid modifier \"%s\", "
-                                       "expecting \"=\"",
+            return wsg_conf_phrase(cf,
+                                   "has an invalid modifier \"%s\", "
+                                   "expecting \"=\"",
                                    cf->args[1].p);
         }
         exact = true;
@@ -204,8 +204,9 @@ listen_option(struct wsg_conf *cf, struct wsg_str a, struct wsg_listen_opt *o,
     if (a.len > 8 && memcmp(a.p, "backlog=", 8) == 0) {
         uint64_t v;
         if (wsg_str_parse_uint(a.p + 8, a.len - 8, 65535, &v) != 0 || v == 0) {
-            return wsg_conf_phrase(cf, "has an invalid backlog \"%s\", "
-                                       "expecting 1 to 65535",
+            return wsg_conf_phrase(cf,
+                                   "has an invalid backlog \"%s\", "
+                                   "expecting 1 to 65535",
                                    a.p + 8);
         }
         o->backlog = (int) v;
@@ -239,8 +240,7 @@ add_addr(struct wsg_conf *cf, struct wsg_http_main_conf *hmcf,
         hmcf->addrs = a;
         hmcf->naddrs++;
     } else if (opt_set && a->opt_set) {
-        return wsg_conf_phrase(cf, "!duplicate listen options for %s",
-                               o->text);
+        return wsg_conf_phrase(cf, "!duplicate listen options for %s", o->text);
     } else if (opt_set) {
         a->opt = *o;
     }
@@ -272,8 +272,7 @@ set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     bool is_default = false;
 
     (void) d;
-    int n = wsg_listen_parse_addr(cf->args[1].p, addrs, ADDRS_PER_LISTEN,
-                                  &why);
+    int n = wsg_listen_parse_addr(cf->args[1].p, addrs, ADDRS_PER_LISTEN, &why);
     if (n < 0) {
         return wsg_conf_phrase(cf, "address \"%s\" %s", cf->args[1].p, why);
     }
@@ -302,8 +301,7 @@ set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 }
 
 static const char *
-set_server_name(struct wsg_conf *cf, const struct wsg_directive *d,
-                void *conf)
+set_server_name(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
     struct wsg_http_srv_conf *scf = conf;
 
@@ -348,8 +346,9 @@ set_access_log(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     }
     if (cf->nargs > 2 && !wsg_str_eq(cf->args[2], "json") &&
         !wsg_str_eq(cf->args[2], "text")) {
-        return wsg_conf_phrase(cf, "has an invalid format \"%s\", expecting "
-                                   "\"text\" or \"json\"",
+        return wsg_conf_phrase(cf,
+                               "has an invalid format \"%s\", expecting "
+                               "\"text\" or \"json\"",
                                cf->args[2].p);
     }
     lcf->access_log_set = 1;

@@ -21,9 +21,9 @@ struct wsg_http_srv_conf;
 struct wsg_http_addr {
     struct wsg_http_addr *next;
     struct wsg_listen_opt opt;
-    bool opt_set;                            /* options given explicitly */
+    bool opt_set; /* options given explicitly */
     struct wsg_http_srv_conf *default_server;
-    struct wsg_http_srv_conf **servers;      /* in config order */
+    struct wsg_http_srv_conf **servers; /* in config order */
     size_t nservers;
 };
 
@@ -35,19 +35,19 @@ struct wsg_http_main_conf {
 };
 
 struct wsg_http_loc_conf {
-    const char *name; /* the location's path; "" for a server's defaults */
-    bool exact;       /* "location = /path" */
-    void **loc_conf;  /* every module's configuration of this location */
-    int access_log_set;                /* flag: access_log given */
-    struct wsg_log_file *access_log;   /* NULL: off */
-    int access_log_json;               /* flag */
+    const char *name;   /* the location's path; "" for a server's defaults */
+    bool exact;         /* "location = /path" */
+    void **loc_conf;    /* every module's configuration of this location */
+    int access_log_set; /* flag: access_log given */
+    struct wsg_log_file *access_log; /* NULL: off */
+    int access_log_json;             /* flag */
 };
 
 struct wsg_http_srv_conf {
     struct wsg_conf_ctx *ctx; /* this server's main, srv and loc confs */
     const char *file;         /* where the block starts, for messages */
     unsigned line;
-    struct wsg_str *names;    /* server_name values */
+    struct wsg_str *names; /* server_name values */
     size_t nnames;
     struct wsg_http_loc_conf **locations;
     size_t nlocations;

@@ -29,9 +29,9 @@
 #include "process/worker.h"
 
 /* Until the request parser of the WebSocket layer brings its directives. */
-#define HEADER_MAX        8192
-#define HEADER_TIMEOUT_S  60
-#define SEND_TIMEOUT_S    60
+#define HEADER_MAX       8192
+#define HEADER_TIMEOUT_S 60
+#define SEND_TIMEOUT_S   60
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
@@ -161,8 +161,8 @@ static void
 handle_request(struct wsg_conn *c, const char *line, size_t len)
 {
     const char *sp1 = memchr(line, ' ', len);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t) (sp1 + 1 - line))
-                          : NULL;
+    const char *sp2 =
+        sp1 ? memchr(sp1 + 1, ' ', len - (size_t) (sp1 + 1 - line)) : NULL;
 
     if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1 ||
         (size_t) (line + len - (sp2 + 1)) != 8 ||
@@ -198,8 +198,8 @@ on_read(struct bufferevent *bev, void *arg)
         }
         return;
     }
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
-                                                  EVBUFFER_EOL_CRLF_STRICT);
+    struct evbuffer_ptr eol =
+        evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF_STRICT);
     size_t line_len = (size_t) eol.pos;
     const char *line = (const char *) evbuffer_pullup(in, (ssize_t) line_len);
     c->bytes_in += (size_t) end.pos + 4;

@@ -20,21 +20,21 @@ struct wsg_http_addr;
 struct wsg_worker;
 
 struct wsg_conn {
-    TAILQ_ENTRY(wsg_conn) link;     /* in the worker's list */
+    TAILQ_ENTRY(wsg_conn) link; /* in the worker's list */
     struct wsg_worker *w;
     uint64_t id;
-    struct bufferevent *bev;        /* owns the fd */
+    struct bufferevent *bev;          /* owns the fd */
     const struct wsg_http_addr *addr; /* the listen address, borrowed */
     char peer[WSG_ADDR_TEXT_MAX];
-    struct wsg_log log;             /* "*id ... client: peer" */
-    struct timeval start;           /* wall clock, for the access log */
-    uint64_t start_ms;              /* monotonic */
+    struct wsg_log log;   /* "*id ... client: peer" */
+    struct timeval start; /* wall clock, for the access log */
+    uint64_t start_ms;    /* monotonic */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    int status;                     /* HTTP status sent; 0 before */
-    char *method;                   /* owned; NULL before a request */
-    char *path;                     /* owned */
-    bool closing;                   /* flushing, then freed */
+    int status;   /* HTTP status sent; 0 before */
+    char *method; /* owned; NULL before a request */
+    char *path;   /* owned */
+    bool closing; /* flushing, then freed */
 };
 
 /*

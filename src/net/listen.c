@@ -142,8 +142,8 @@ wsg_listen_open(const struct wsg_listen_opt *opt, const struct wsg_log *log)
 {
     const struct sockaddr *sa = (const struct sockaddr *) &opt->addr;
     int one = 1;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd == -1) {
         wsg_log(WSG_LOG_EMERG, log, errno, "socket() for %s failed", opt->text);

@@ -31,7 +31,7 @@ struct wsg_listener {
     struct wsg_listen_opt opt;
     int *fds; /* one, or one per worker slot with reuseport */
     size_t nfds;
-    bool used; /* mark for reconciling against a new config */
+    bool used;  /* mark for reconciling against a new config */
     void *conf; /* the current cycle's per-address config (borrowed) */
 };
 
@@ -49,7 +49,8 @@ int wsg_listen_parse_addr(const char *text, struct wsg_listen_opt *out,
  * Opens, binds and listens a non-blocking, close-on-exec socket for <opt>.
  * Returns the fd, or -1 having logged the failed call to <log>.
  */
-int wsg_listen_open(const struct wsg_listen_opt *opt, const struct wsg_log *log);
+int wsg_listen_open(const struct wsg_listen_opt *opt,
+                    const struct wsg_log *log);
 
 /*
  * Makes the list at *<head> match <opts> (<n> entries, <conf> pointers

@@ -29,9 +29,9 @@
 #include "process/worker.h"
 
 /* Workers of old generations tracked at once; older ones are stopped. */
-#define PROCS_MAX (WSG_WORKERS_MAX * 4)
+#define PROCS_MAX        (WSG_WORKERS_MAX * 4)
 /* A worker that dies younger than this counts as crash-looping. */
-#define YOUNG_MS 2000
+#define YOUNG_MS         2000
 /* Respawn back-off: doubles from the first delay up to the cap. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS   10000
@@ -40,10 +40,10 @@
 #define QUIT_GRACE_MS    5000
 
 struct proc {
-    pid_t pid;          /* 0: free entry */
+    pid_t pid; /* 0: free entry */
     unsigned slot;
     unsigned generation;
-    bool retiring;      /* sent QUIT or TERM; not to be respawned */
+    bool retiring; /* sent QUIT or TERM; not to be respawned */
     uint64_t started_ms;
     uint64_t kill_at_ms; /* 0: none; SIGKILL when passed */
 };
@@ -113,7 +113,8 @@ make_room(struct master *m)
         if (p->pid == 0) {
             return p;
         }
-        if (p->retiring && (oldest == NULL || p->generation < oldest->generation)) {
+        if (p->retiring &&
+            (oldest == NULL || p->generation < oldest->generation)) {
             oldest = p;
         }
     }
@@ -206,8 +207,7 @@ plan_respawn(struct master *m, const struct proc *p, uint64_t now)
         wsg_log(WSG_LOG_WARN, wsg_log_main, 0,
                 "worker process %u died %u times in a row within %d ms of "
                 "start, respawning in %llu ms",
-                p->slot, s->young_deaths, YOUNG_MS,
-                (unsigned long long) delay);
+                p->slot, s->young_deaths, YOUNG_MS, (unsigned long long) delay);
     }
     s->respawn_at_ms = now + delay;
 }
@@ -336,9 +336,8 @@ reload(struct master *m)
     const struct wsg_master_args *a = m->args;
 
     wsg_log(WSG_LOG_NOTICE, wsg_log_main, 0, "reconfiguring");
-    struct wsg_cycle *next =
-        wsg_cycle_load(a->prefix, a->conf_file, a->params, true, err,
-                       sizeof(err));
+    struct wsg_cycle *next = wsg_cycle_load(a->prefix, a->conf_file, a->params,
+                                            true, err, sizeof(err));
     if (next == NULL) {
         wsg_log(WSG_LOG_EMERG, wsg_log_main, 0, "%s", err);
         wsg_log(WSG_LOG_ERR, wsg_log_main, 0,
@@ -367,9 +366,10 @@ reload(struct master *m)
 
     m->cycle = next;
     wsg_log_main = &next->log;
+    /* free the old cycle first: new workers must not inherit its files */
+    wsg_cycle_free(prev);
     m->generation++;
     spawn_all(m);
-    wsg_cycle_free(prev);
     wsg_log(WSG_LOG_NOTICE, wsg_log_main, 0,
             "reconfigured, %u worker processes", m->nslots);
 }
@@ -407,10 +407,12 @@ handle_flags(struct master *m)
     if (wsg_sig_quit) {
         wsg_sig_quit = 0;
         if (!m->quitting && !m->stopping) {
-            wsg_log(WSG_LOG_NOTICE, wsg_log_main, 0, "gracefully shutting down");
+            wsg_log(WSG_LOG_NOTICE, wsg_log_main, 0,
+                    "gracefully shutting down");
             m->quitting = true;
             retire_all(m, SIGQUIT,
-                       now + wsg_core_conf(m->cycle)->worker_shutdown_timeout_ms +
+                       now +
+                           wsg_core_conf(m->cycle)->worker_shutdown_timeout_ms +
                            QUIT_GRACE_MS);
             wsg_listen_close_all(&m->listeners);
         }

@@ -70,7 +70,8 @@ wsg_process_write_pid(const char *path, pid_t pid, const struct wsg_log *log)
     char tmp[4096], buf[32];
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)) {
-        wsg_log(WSG_LOG_EMERG, log, 0, "pid file path \"%s\" is too long", path);
+        wsg_log(WSG_LOG_EMERG, log, 0, "pid file path \"%s\" is too long",
+                path);
         return WSG_ERROR;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -31,7 +31,7 @@
 /* Pause before accepting again after EMFILE/ENFILE. */
 #define ACCEPT_RETRY_MS 100
 /* At most one "connections refused" line per this many ms. */
-#define REFUSE_LOG_MS 1000
+#define REFUSE_LOG_MS   1000
 
 static void
 stop_accepting(struct wsg_worker *w)
@@ -218,10 +218,10 @@ start_listeners(struct wsg_worker *w, struct wsg_listener *listeners)
                 close(l->fds[k]);
             }
         }
-        struct evconnlistener *el = evconnlistener_new(
-            w->base, on_accept_conn, l->conf,
-            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-            -1, wsg_listen_fd(l, w->slot));
+        struct evconnlistener *el =
+            evconnlistener_new(w->base, on_accept_conn, l->conf,
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                               -1, wsg_listen_fd(l, w->slot));
         if (el == NULL) {
             wsg_log(WSG_LOG_EMERG, &w->cycle->log, 0,
                     "evconnlistener_new() on %s failed", l->opt.text);
@@ -241,8 +241,8 @@ start_signals(struct wsg_worker *w)
     for (size_t i = 0; i < WSG_NELEMS(signos); i++) {
         w->signals[i] = evsignal_new(w->base, signos[i], on_signal, w);
         if (w->signals[i] == NULL || evsignal_add(w->signals[i], NULL) != 0) {
-            wsg_log(WSG_LOG_EMERG, &w->cycle->log, 0,
-                    "evsignal_add(%d) failed", signos[i]);
+            wsg_log(WSG_LOG_EMERG, &w->cycle->log, 0, "evsignal_add(%d) failed",
+                    signos[i]);
             return WSG_ERROR;
         }
     }
@@ -310,7 +310,6 @@ wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
             cycle->modules[i]->exit_process(cycle);
         }
     }
-    wsg_log(WSG_LOG_NOTICE, &cycle->log, 0, "worker process %u exiting",
-            slot);
+    wsg_log(WSG_LOG_NOTICE, &cycle->log, 0, "worker process %u exiting", slot);
     exit(0);
 }

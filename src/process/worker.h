@@ -23,20 +23,20 @@ TAILQ_HEAD(wsg_conn_list, wsg_conn);
 
 struct wsg_worker {
     struct event_base *base;
-    struct wsg_cycle *cycle;      /* inherited from the master at fork */
+    struct wsg_cycle *cycle; /* inherited from the master at fork */
     unsigned slot;
     struct evconnlistener **listeners;
     size_t nlisteners;
     struct event *signals[4];
     struct event *shutdown_timer;
-    struct event *accept_timer;   /* re-enables accept after EMFILE */
-    bool exiting;                 /* graceful shutdown under way */
+    struct event *accept_timer; /* re-enables accept after EMFILE */
+    bool exiting;               /* graceful shutdown under way */
     uint64_t next_conn_id;
-    struct wsg_conn_list conns;   /* owned: every open connection */
+    struct wsg_conn_list conns; /* owned: every open connection */
     size_t nconns;
-    size_t max_conns;             /* worker_connections */
-    uint64_t refused;             /* connections refused over the cap */
-    uint64_t refused_logged_ms;   /* throttles the "refused" log line */
+    size_t max_conns;           /* worker_connections */
+    uint64_t refused;           /* connections refused over the cap */
+    uint64_t refused_logged_ms; /* throttles the "refused" log line */
 };
 
 /* Runs the worker for <slot> of <cycle> on <listeners>; never returns. */
