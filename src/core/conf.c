@@ -572,7 +572,8 @@ wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
     if (*v != WSG_CONF_UNSET_U64) {
         return "is duplicate";
     }
-    if (wsg_str_parse_size(a.p, a.len, &n) != 0) {
+    /* the largest value is the "unset" mark: storing it would drop it */
+    if (wsg_str_parse_size(a.p, a.len, &n) != 0 || n == WSG_CONF_UNSET_U64) {
         return wsg_conf_phrase(cf,
                                "invalid size \"%s\", expecting a number "
                                "with an optional k, m or g",
@@ -596,7 +597,8 @@ wsg_conf_set_msec(struct wsg_conf *cf, const struct wsg_directive *d,
     if (*v != WSG_CONF_UNSET_U64) {
         return "is duplicate";
     }
-    if (wsg_str_parse_msec(a.p, a.len, &n) != 0) {
+    /* the largest value is the "unset" mark: storing it would drop it */
+    if (wsg_str_parse_msec(a.p, a.len, &n) != 0 || n == WSG_CONF_UNSET_U64) {
         return wsg_conf_phrase(cf,
                                "invalid time \"%s\", expecting a number "
                                "with a unit: ms, s, m, h or d",
@@ -618,6 +620,22 @@ wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return "is duplicate";
     }
     *v = (char *) cf->args[1].p;
+    return NULL;
+}
+
+const char *
+wsg_conf_set_path(struct wsg_conf *cf, const struct wsg_directive *d,
+                  void *conf)
+{
+    char **v = field(conf, d);
+
+    if (*v != NULL) {
+        return "is duplicate";
+    }
+    if (cf->args[1].len == 0) {
+        return "needs a non-empty path";
+    }
+    *v = wsg_conf_full_path(cf, cf->args[1].p);
     return NULL;
 }
 

@@ -159,6 +159,7 @@ struct wsg_conf_bounds {
  *   flag: int, "on"|"off"             num:  int64_t, decimal
  *   size: uint64_t, 512 64k 1m 1g     msec: uint64_t, 250ms 30s 5m 1h 1d
  *   str:  char *, arena copy          enum: int, per d->data
+ *   path: char *, made absolute against the prefix
  */
 const char *wsg_conf_set_flag(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
@@ -171,6 +172,8 @@ const char *wsg_conf_set_msec(struct wsg_conf *cf,
 const char *wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d,
                              void *conf);
 const char *wsg_conf_set_enum(struct wsg_conf *cf,
+                              const struct wsg_directive *d, void *conf);
+const char *wsg_conf_set_path(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
 
 /* Merge helpers: take the parent's value, else the default, when unset. */

@@ -27,8 +27,6 @@
 
 static const char *set_workers(struct wsg_conf *cf,
                                const struct wsg_directive *d, void *conf);
-static const char *set_path(struct wsg_conf *cf, const struct wsg_directive *d,
-                            void *conf);
 static const char *set_user(struct wsg_conf *cf, const struct wsg_directive *d,
                             void *conf);
 static const char *set_affinity(struct wsg_conf *cf,
@@ -45,7 +43,7 @@ static const struct wsg_directive core_directives[] = {
     {"daemon", WSG_CTX_MAIN, 1, 1, wsg_conf_set_flag,
      offsetof(struct wsg_core_conf, daemon), NULL},
     {"worker_processes", WSG_CTX_MAIN, 1, 1, set_workers, 0, NULL},
-    {"pid", WSG_CTX_MAIN, 1, 1, set_path,
+    {"pid", WSG_CTX_MAIN, 1, 1, wsg_conf_set_path,
      offsetof(struct wsg_core_conf, pid_path), NULL},
     {"user", WSG_CTX_MAIN, 1, 2, set_user, 0, NULL},
     {"worker_rlimit_nofile", WSG_CTX_MAIN, 1, 1, wsg_conf_set_num,
@@ -139,21 +137,6 @@ set_workers(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
                                a.p, WSG_WORKERS_MAX);
     }
     ccf->worker_processes = (int64_t) n;
-    return NULL;
-}
-
-static const char *
-set_path(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
-{
-    char **v = (char **) ((char *) conf + d->offset);
-
-    if (*v != NULL) {
-        return "is duplicate";
-    }
-    if (cf->args[1].len == 0) {
-        return "needs a non-empty path";
-    }
-    *v = wsg_conf_full_path(cf, cf->args[1].p);
     return NULL;
 }
 
@@ -327,10 +310,25 @@ open_files(struct wsg_cycle *cycle, char *err, size_t errlen)
 }
 
 void
+wsg_cycle_add_cleanup(struct wsg_cycle *cycle, void (*fn)(void *), void *data)
+{
+    struct wsg_cycle_cleanup *c = wsg_arena_alloc(cycle->arena, sizeof(*c));
+
+    c->fn = fn;
+    c->data = data;
+    c->next = cycle->cleanups;
+    cycle->cleanups = c;
+}
+
+void
 wsg_cycle_free(struct wsg_cycle *cycle)
 {
     if (cycle == NULL) {
         return;
+    }
+    for (struct wsg_cycle_cleanup *c = cycle->cleanups; c != NULL;
+         c = c->next) {
+        c->fn(c->data);
     }
     for (struct wsg_log_file *f = cycle->files; f != NULL; f = f->next) {
         if (f->path != NULL && f->fd != -1) {

@@ -39,6 +39,13 @@ struct wsg_core_conf {
     unsigned error_log_level;
 };
 
+/* Run when the cycle is freed, newest first (e.g. SSL_CTX_free). */
+struct wsg_cycle_cleanup {
+    struct wsg_cycle_cleanup *next;
+    void (*fn)(void *data);
+    void *data;
+};
+
 struct wsg_cycle {
     struct wsg_arena *arena;
     const char *prefix;    /* absolute, with a trailing '/' */
@@ -49,6 +56,7 @@ struct wsg_cycle {
     struct wsg_conf_ctx *ctx;   /* the main context's confs */
     struct wsg_log log;         /* the error log of this config */
     struct wsg_log_file *files; /* every log file this cycle opened */
+    struct wsg_cycle_cleanup *cleanups;
 };
 
 extern const struct wsg_module wsg_core_module;
@@ -79,6 +87,10 @@ void wsg_cycle_free(struct wsg_cycle *cycle);
  */
 struct wsg_log_file *wsg_cycle_log_file(struct wsg_cycle *cycle,
                                         const char *path);
+
+/* Registers <fn>(<data>) to run when <cycle> is freed. */
+void wsg_cycle_add_cleanup(struct wsg_cycle *cycle, void (*fn)(void *),
+                           void *data);
 
 /* The number of workers <cycle> asks for, "auto" resolved. */
 unsigned wsg_cycle_workers(const struct wsg_cycle *cycle);

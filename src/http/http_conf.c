@@ -14,8 +14,15 @@
 #include "core/arena.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "http/http_parse.h"
+#include "net/tls.h"
 
 #define ADDRS_PER_LISTEN 4
+
+/* Slowloris defence: a request head must be complete within this. */
+#define DEFAULT_HEADER_TIMEOUT  (10 * 1000)
+#define DEFAULT_MAX_HEADER_SIZE 8192
+#define DEFAULT_MAX_HEADERS     64
 
 static const char *server_block(struct wsg_conf *cf,
                                 const struct wsg_directive *d, void *conf);
@@ -27,6 +34,11 @@ static const char *set_server_name(struct wsg_conf *cf,
                                    const struct wsg_directive *d, void *conf);
 static const char *set_access_log(struct wsg_conf *cf,
                                   const struct wsg_directive *d, void *conf);
+static const char *set_return(struct wsg_conf *cf,
+                              const struct wsg_directive *d, void *conf);
+
+static const struct wsg_conf_bounds header_size_bounds = {256, 1024 * 1024};
+static const struct wsg_conf_bounds headers_bounds = {8, WSG_HTTP_MAX_HEADERS};
 
 static const struct wsg_directive http_directives[] = {
     {"server", WSG_CTX_MAIN | WSG_DIR_BLOCK, 0, 0, server_block, 0, NULL},
@@ -36,6 +48,28 @@ static const struct wsg_directive http_directives[] = {
     {"location", WSG_CTX_SERVER | WSG_DIR_BLOCK, 1, 2, location_block, 0, NULL},
     {"access_log", WSG_CTX_MAIN | WSG_CTX_SERVER | WSG_CTX_LOCATION, 1, 2,
      set_access_log, 0, NULL},
+    {"return", WSG_CTX_SERVER | WSG_CTX_LOCATION, 1, 2, set_return, 0, NULL},
+    {"client_header_timeout", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
+     wsg_conf_set_msec, offsetof(struct wsg_http_srv_conf, header_timeout_ms),
+     NULL},
+    {"client_max_header_size", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
+     wsg_conf_set_size, offsetof(struct wsg_http_srv_conf, max_header_size),
+     &header_size_bounds},
+    {"ssl_certificate", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1, wsg_conf_set_path,
+     offsetof(struct wsg_http_srv_conf, ssl_certificate), NULL},
+    {"ssl_certificate_key", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
+     wsg_conf_set_path, offsetof(struct wsg_http_srv_conf, ssl_certificate_key),
+     NULL},
+    {"ssl_protocols", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 2,
+     wsg_tls_set_protocols, 0, NULL},
+    {"ssl_ciphers", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1, wsg_conf_set_str,
+     offsetof(struct wsg_http_srv_conf, ssl_ciphers), NULL},
+    {"ssl_session_tickets", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
+     wsg_conf_set_flag, offsetof(struct wsg_http_srv_conf, ssl_session_tickets),
+     NULL},
+    {"client_max_headers", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
+     wsg_conf_set_num, offsetof(struct wsg_http_srv_conf, max_headers),
+     &headers_bounds},
     {NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -66,7 +100,38 @@ create_main_conf(struct wsg_conf *cf)
 static void *
 create_srv_conf(struct wsg_conf *cf)
 {
-    return wsg_arena_alloc(cf->arena, sizeof(struct wsg_http_srv_conf));
+    struct wsg_http_srv_conf *scf = wsg_arena_alloc(cf->arena, sizeof(*scf));
+
+    scf->header_timeout_ms = WSG_CONF_UNSET_U64;
+    scf->max_header_size = WSG_CONF_UNSET_U64;
+    scf->max_headers = WSG_CONF_UNSET_I64;
+    scf->ssl_protocols = WSG_CONF_UNSET;
+    scf->ssl_session_tickets = WSG_CONF_UNSET;
+    return scf;
+}
+
+static const char *
+merge_srv_conf(struct wsg_conf *cf, void *parent, void *child)
+{
+    const struct wsg_http_srv_conf *prev = parent;
+    struct wsg_http_srv_conf *scf = child;
+
+    (void) cf;
+    wsg_conf_merge_u64(&scf->header_timeout_ms, prev->header_timeout_ms,
+                       DEFAULT_HEADER_TIMEOUT);
+    wsg_conf_merge_u64(&scf->max_header_size, prev->max_header_size,
+                       DEFAULT_MAX_HEADER_SIZE);
+    wsg_conf_merge_i64(&scf->max_headers, prev->max_headers,
+                       DEFAULT_MAX_HEADERS);
+    wsg_conf_merge_ptr(&scf->ssl_certificate, prev->ssl_certificate, NULL);
+    wsg_conf_merge_ptr(&scf->ssl_certificate_key, prev->ssl_certificate_key,
+                       NULL);
+    wsg_conf_merge_int(&scf->ssl_protocols, prev->ssl_protocols,
+                       WSG_TLS_V1_2 | WSG_TLS_V1_3);
+    wsg_conf_merge_ptr(&scf->ssl_ciphers, prev->ssl_ciphers,
+                       (char *) WSG_TLS_DEFAULT_CIPHERS);
+    wsg_conf_merge_int(&scf->ssl_session_tickets, prev->ssl_session_tickets, 1);
+    return wsg_tls_init_server(cf, scf);
 }
 
 static void *
@@ -77,6 +142,7 @@ create_loc_conf(struct wsg_conf *cf)
     lcf->name = "";
     lcf->access_log_set = WSG_CONF_UNSET;
     lcf->access_log_json = WSG_CONF_UNSET;
+    lcf->return_status = WSG_CONF_UNSET_I64;
     return lcf;
 }
 
@@ -92,6 +158,8 @@ merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
         lcf->access_log_json = prev->access_log_json;
     }
     wsg_conf_merge_int(&lcf->access_log_json, WSG_CONF_UNSET, 0);
+    /* "return" is not inherited: a server's return answers only requests
+     * that no location matches */
     return NULL;
 }
 
@@ -191,8 +259,12 @@ location_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 /* Parses "name=value" options of listen into <o>; returns NULL or why. */
 static const char *
 listen_option(struct wsg_conf *cf, struct wsg_str a, struct wsg_listen_opt *o,
-              bool *is_default)
+              bool *is_default, bool *ssl)
 {
+    if (wsg_str_eq(a, "ssl")) {
+        *ssl = true;
+        return NULL;
+    }
     if (wsg_str_eq(a, "default_server")) {
         *is_default = true;
         return NULL;
@@ -219,12 +291,20 @@ listen_option(struct wsg_conf *cf, struct wsg_str a, struct wsg_listen_opt *o,
     return wsg_conf_phrase(cf, "has an invalid parameter \"%s\"", a.p);
 }
 
+/* What a listen line says beyond the address and socket options. */
+struct listen_flags {
+    bool opt_set; /* socket options given on this line */
+    bool is_default;
+    bool ssl;
+};
+
 /* Records server <scf> on address <o>, merging with earlier listens. */
 static const char *
-add_addr(struct wsg_conf *cf, struct wsg_http_main_conf *hmcf,
-         struct wsg_http_srv_conf *scf, const struct wsg_listen_opt *o,
-         bool opt_set, bool is_default)
+add_addr(struct wsg_conf *cf, struct wsg_http_srv_conf *scf,
+         const struct wsg_listen_opt *o, const struct listen_flags *fl)
 {
+    struct wsg_http_main_conf *hmcf = wsg_http_main_conf(cf->ctx->main_conf);
+    bool opt_set = fl->opt_set;
     struct wsg_http_addr *a;
 
     for (a = hmcf->addrs; a != NULL; a = a->next) {
@@ -236,9 +316,15 @@ add_addr(struct wsg_conf *cf, struct wsg_http_main_conf *hmcf,
     if (a == NULL) {
         a = wsg_arena_alloc(cf->arena, sizeof(*a));
         a->opt = *o;
+        a->ssl = fl->ssl;
         a->next = hmcf->addrs;
         hmcf->addrs = a;
         hmcf->naddrs++;
+    } else if (a->ssl != fl->ssl) {
+        return wsg_conf_phrase(cf,
+                               "!%s is listened to both with and "
+                               "without \"ssl\"",
+                               o->text);
     } else if (opt_set && a->opt_set) {
         return wsg_conf_phrase(cf, "!duplicate listen options for %s", o->text);
     } else if (opt_set) {
@@ -251,7 +337,7 @@ add_addr(struct wsg_conf *cf, struct wsg_http_main_conf *hmcf,
                                    o->text);
         }
     }
-    if (is_default) {
+    if (fl->is_default) {
         if (a->default_server != NULL) {
             return wsg_conf_phrase(cf, "!a duplicate default server for %s",
                                    o->text);
@@ -266,10 +352,9 @@ static const char *
 set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
     struct wsg_http_srv_conf *scf = conf;
-    struct wsg_http_main_conf *hmcf = wsg_http_main_conf(cf->ctx->main_conf);
     struct wsg_listen_opt addrs[ADDRS_PER_LISTEN], opt;
+    struct listen_flags fl = {false, false, false};
     const char *why;
-    bool is_default = false;
 
     (void) d;
     int n = wsg_listen_parse_addr(cf->args[1].p, addrs, ADDRS_PER_LISTEN, &why);
@@ -280,18 +365,18 @@ set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     opt.backlog = -1;
     opt.ipv6only = -1;
     for (unsigned i = 2; i < cf->nargs; i++) {
-        const char *rv = listen_option(cf, cf->args[i], &opt, &is_default);
+        const char *rv =
+            listen_option(cf, cf->args[i], &opt, &fl.is_default, &fl.ssl);
         if (rv != NULL) {
             return rv;
         }
     }
-    bool opt_set = opt.backlog != -1 || opt.reuseport || opt.ipv6only != -1;
+    fl.opt_set = opt.backlog != -1 || opt.reuseport || opt.ipv6only != -1;
     for (int i = 0; i < n; i++) {
         addrs[i].backlog = opt.backlog != -1 ? opt.backlog : 511;
         addrs[i].reuseport = opt.reuseport;
         addrs[i].ipv6only = opt.ipv6only;
-        const char *rv =
-            add_addr(cf, hmcf, scf, &addrs[i], opt_set, is_default);
+        const char *rv = add_addr(cf, scf, &addrs[i], &fl);
         if (rv != NULL) {
             return rv;
         }
@@ -362,6 +447,31 @@ set_access_log(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     return NULL;
 }
 
+/* return CODE [TEXT]: answer with a fixed response, not WebSocket. */
+static const char *
+set_return(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
+{
+    struct wsg_http_loc_conf *lcf = conf;
+    uint64_t code;
+
+    (void) d;
+    if (lcf->return_status != WSG_CONF_UNSET_I64) {
+        return "is duplicate";
+    }
+    if (wsg_str_parse_uint(cf->args[1].p, cf->args[1].len, 599, &code) != 0 ||
+        code < 200 || (code >= 300 && code < 400)) {
+        return wsg_conf_phrase(cf,
+                               "has an invalid status \"%s\", expecting "
+                               "200 to 299 or 400 to 599",
+                               cf->args[1].p);
+    }
+    lcf->return_status = (int64_t) code;
+    if (cf->nargs > 2) {
+        lcf->return_text = cf->args[2];
+    }
+    return NULL;
+}
+
 /* Merges every module's srv and loc confs of <scf> from the main level. */
 static const char *
 merge_server(struct wsg_conf *cf, struct wsg_http_srv_conf *scf)
@@ -414,6 +524,14 @@ init_main_conf(struct wsg_conf *cf, void *conf)
         if (a->default_server == NULL) {
             a->default_server = a->servers[0];
         }
+        const struct wsg_http_srv_conf *ds = a->default_server;
+        if (a->ssl && ds->ssl_ctx == NULL) {
+            return wsg_conf_phrase(cf,
+                                   "!%s:%u: no \"ssl_certificate\" is "
+                                   "defined for the server listening "
+                                   "on %s with \"ssl\"",
+                                   ds->file, ds->line, a->opt.text);
+        }
     }
     return NULL;
 }
@@ -426,6 +544,7 @@ const struct wsg_module wsg_http_module = {
     .create_main_conf = create_main_conf,
     .init_main_conf = init_main_conf,
     .create_srv_conf = create_srv_conf,
+    .merge_srv_conf = merge_srv_conf,
     .create_loc_conf = create_loc_conf,
     .merge_loc_conf = merge_loc_conf,
 };

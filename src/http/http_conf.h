@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/conf.h"
 #include "core/log.h"
@@ -22,6 +23,7 @@ struct wsg_http_addr {
     struct wsg_http_addr *next;
     struct wsg_listen_opt opt;
     bool opt_set; /* options given explicitly */
+    bool ssl;     /* TLS on this address */
     struct wsg_http_srv_conf *default_server;
     struct wsg_http_srv_conf **servers; /* in config order */
     size_t nservers;
@@ -41,6 +43,8 @@ struct wsg_http_loc_conf {
     int access_log_set; /* flag: access_log given */
     struct wsg_log_file *access_log; /* NULL: off */
     int access_log_json;             /* flag */
+    int64_t return_status;           /* "return": status, or unset */
+    struct wsg_str return_text;      /* "return": body */
 };
 
 struct wsg_http_srv_conf {
@@ -52,6 +56,15 @@ struct wsg_http_srv_conf {
     struct wsg_http_loc_conf **locations;
     size_t nlocations;
     bool has_listen;
+    uint64_t header_timeout_ms; /* client_header_timeout */
+    uint64_t max_header_size;   /* client_max_header_size */
+    int64_t max_headers;        /* client_max_headers */
+    char *ssl_certificate;      /* absolute path; NULL: none */
+    char *ssl_certificate_key;
+    int ssl_protocols;          /* WSG_TLS_* bits; WSG_CONF_UNSET */
+    char *ssl_ciphers;          /* TLS 1.2 cipher list */
+    int ssl_session_tickets;    /* flag */
+    struct ssl_ctx_st *ssl_ctx; /* built at merge; freed with the cycle */
 };
 
 extern const struct wsg_module wsg_http_module;

@@ -1,11 +1,13 @@
 /*
- * A client connection in a worker. The worker's list owns it; it frees
- * itself through wsg_conn_close(), which defers the free to a safe point
- * when called from inside one of its own callbacks.
+ * A client connection in a worker. The worker's list owns it. It goes
+ * through an HTTP phase (one request head) and, after a 101, a WebSocket
+ * session. It is freed by wsg_conn_free(), always as the last thing a
+ * callback does: nothing of it may be touched afterwards.
  */
 #ifndef WSG_CONN_H
 #define WSG_CONN_H
 
+#include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -17,6 +19,7 @@
 
 struct bufferevent;
 struct wsg_http_addr;
+struct wsg_session;
 struct wsg_worker;
 
 struct wsg_conn {
@@ -25,37 +28,49 @@ struct wsg_conn {
     uint64_t id;
     struct bufferevent *bev;          /* owns the fd */
     const struct wsg_http_addr *addr; /* the listen address, borrowed */
+    void **loc_conf;                  /* chosen location, borrowed */
+    struct wsg_session *ws;           /* owned; NULL before a 101 */
+    struct event timer;               /* header deadline, then the
+                                         session's heartbeat and close */
     char peer[WSG_ADDR_TEXT_MAX];
     struct wsg_log log;   /* "*id ... client: peer" */
     struct timeval start; /* wall clock, for the access log */
     uint64_t start_ms;    /* monotonic */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    int status;   /* HTTP status sent; 0 before */
-    char *method; /* owned; NULL before a request */
-    char *path;   /* owned */
-    bool closing; /* flushing, then freed */
+    uint64_t msgs_in;
+    uint64_t msgs_out;
+    int status;          /* HTTP status sent; 0 before */
+    uint16_t close_code; /* WebSocket close code, 0 none */
+    char *method;        /* owned; NULL before a request */
+    char *path;          /* owned */
+    bool closing;        /* flushing, then freed */
 };
 
 /*
  * Takes over the accepted socket <fd> from <peer> on address <addr>:
- * allocates the connection, links it into <w>'s list and starts reading.
- * On failure closes <fd> (logged).
+ * allocates the connection, links it into <w>'s list and starts reading
+ * the request. On failure closes <fd> (logged).
  */
 void wsg_conn_accept(struct wsg_worker *w, int fd, const struct sockaddr *peer,
                      const struct wsg_http_addr *addr);
 
 /*
- * Closes <c> now: the socket is closed, the access log line written and
- * the memory freed. Must not be called from inside <c>'s own callbacks
- * with more of them still to run on the stack (they return right after).
+ * Closes <c> now: the socket is closed (unsent output is dropped), the
+ * access log line written and the memory freed.
  */
 void wsg_conn_free(struct wsg_conn *c);
 
 /*
- * Graceful shutdown has begun: a connection with nothing in progress is
- * closed now; the others go on until they finish or the worker's shutdown
- * timer closes them.
+ * Stops reading from <c> and frees it once its output is sent, within the
+ * send timeout. <action> names what it is doing, for the log.
+ */
+void wsg_conn_close_after_flush(struct wsg_conn *c, const char *action);
+
+/*
+ * Graceful shutdown of the worker: a WebSocket session is closed with 1001
+ * (going away) through the close handshake; a connection still in its
+ * HTTP phase is freed at once.
  */
 void wsg_conn_shutdown(struct wsg_conn *c);
 

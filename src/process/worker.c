@@ -134,20 +134,48 @@ wsg_worker_conn_gone(struct wsg_worker *w)
     finish_if_idle(w);
 }
 
+/* After the closes of a shutdown, what is left is dropped after this. */
+#define CLOSE_GRACE_MS 3000
+
 static void
-on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+on_hard_stop(evutil_socket_t fd, short what, void *arg)
 {
     struct wsg_worker *w = arg;
 
     (void) fd;
     (void) what;
     wsg_log(WSG_LOG_NOTICE, &w->cycle->log, 0,
-            "worker_shutdown_timeout expired, closing %zu connections",
-            w->nconns);
+            "dropping %zu connections that did not close in time", w->nconns);
     while (!TAILQ_EMPTY(&w->conns)) {
         wsg_conn_free(TAILQ_FIRST(&w->conns));
     }
     event_base_loopbreak(w->base);
+}
+
+static void
+on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_worker *w = arg;
+    struct wsg_conn *c, *next;
+    struct timeval tv = {CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000};
+
+    (void) fd;
+    (void) what;
+    wsg_log(WSG_LOG_NOTICE, &w->cycle->log, 0,
+            "worker_shutdown_timeout expired, closing %zu connections",
+            w->nconns);
+    /* WebSocket clients get a close frame with 1001 and a moment to
+     * answer it; anything else goes now */
+    for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, link);
+        wsg_conn_shutdown(c);
+    }
+    if (w->nconns == 0) {
+        event_base_loopbreak(w->base);
+        return;
+    }
+    evtimer_assign(w->shutdown_timer, w->base, on_hard_stop, w);
+    evtimer_add(w->shutdown_timer, &tv);
 }
 
 static void
@@ -161,11 +189,7 @@ graceful(struct wsg_worker *w)
     wsg_process_set_title("wsgate: worker process is shutting down");
     stop_accepting(w);
 
-    struct wsg_conn *c, *next;
-    for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
-        next = TAILQ_NEXT(c, link);
-        wsg_conn_shutdown(c);
-    }
+    /* connections go on serving until the shutdown timeout */
     uint64_t ms = wsg_core_conf(w->cycle)->worker_shutdown_timeout_ms;
     struct timeval tv = {(time_t) (ms / 1000),
                          (suseconds_t) ((ms % 1000) * 1000)};

@@ -1,0 +1,604 @@
+/*
+ * WebSocket sessions. The read loop takes frames from the input buffer as
+ * they come, never assuming a whole frame is there: headers are parsed
+ * from at most 14 contiguous bytes, control frames wait until whole (125
+ * bytes at most), data frames stream into the message buffer, which grows
+ * only as bytes arrive (a declared length allocates nothing). Text is
+ * checked for UTF-8 as it arrives, so a bad message fails at its first bad
+ * byte. One timer per connection serves the heartbeat and the close wait.
+ */
+#include "config.h"
+
+#include "ws/session.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/core.h"
+#include "net/conn.h"
+#include "process/worker.h"
+#include "process/process.h"
+#include "ws/deflate.h"
+#include "ws/utf8.h"
+#include "ws/ws_conf.h"
+
+/* Payloads up to this are copied into the output (one chain for many
+ * small messages, one writev); larger ones are added by reference. */
+#define COPY_MAX 4096
+
+enum state {
+    S_OPEN,    /* messages flow both ways */
+    S_CLOSING, /* we sent a close frame; waiting for the client's */
+    S_DONE,    /* the connection is being closed; read nothing more */
+};
+
+struct wsg_session {
+    struct wsg_conn *c;
+    const struct wsg_ws_loc_conf *wcf;
+    enum state state;
+    struct wsg_ws_msg_state st;
+    struct wsg_ws_frame f; /* the data frame being read */
+    bool in_frame;
+    uint64_t f_left; /* payload bytes of <f> still to come */
+    uint64_t f_off;  /* payload bytes of <f> read: the mask phase */
+    uint32_t utf8;   /* validator state of the open text message */
+    uint8_t *msg;    /* the message being assembled; owned */
+    size_t msg_len;
+    size_t msg_cap;
+    struct wsg_deflate *deflate; /* owned; NULL without the extension */
+    uint64_t last_rx_ms;         /* last frame from the client */
+    bool ping_sent;              /* a ping is out and unanswered */
+    bool paused;                 /* reading stopped: output over the cap */
+};
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void
+arm(struct wsg_session *s, uint64_t ms)
+{
+    struct timeval tv = {(time_t) (ms / 1000),
+                         (suseconds_t) ((ms % 1000) * 1000)};
+
+    evtimer_add(&s->c->timer, &tv);
+}
+
+/* Arms the heartbeat for the earlier of the next ping and the idle cut. */
+static void
+arm_heartbeat(struct wsg_session *s)
+{
+    const struct wsg_ws_loc_conf *wcf = s->wcf;
+    uint64_t ms = wcf->ping_interval_ms;
+
+    if (ms == 0 || (wcf->idle_timeout_ms != 0 && wcf->idle_timeout_ms < ms)) {
+        ms = wcf->idle_timeout_ms;
+    }
+    if (ms != 0) {
+        arm(s, ms);
+    }
+}
+
+static void
+free_message(struct wsg_session *s)
+{
+    free(s->msg);
+    s->msg = NULL;
+    s->msg_len = 0;
+    s->msg_cap = 0;
+}
+
+/* Queues a frame whose payload is copied into the output. */
+static void
+put_frame(struct wsg_session *s, uint8_t opcode, uint8_t rsv,
+          const uint8_t *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(s->c->bev);
+    uint8_t hdr[WSG_WS_MAX_HEADER];
+    size_t n = wsg_ws_frame_header(hdr, true, opcode, rsv, len);
+
+    evbuffer_add(out, hdr, n);
+    evbuffer_add(out, data, len);
+    s->c->bytes_out += n + len;
+}
+
+static void
+free_ref(const void *data, size_t len, void *arg)
+{
+    (void) len;
+    (void) arg;
+    free((void *) data);
+}
+
+static void
+put_owned(struct wsg_session *s, uint8_t opcode, uint8_t rsv, uint8_t *data,
+          size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(s->c->bev);
+    uint8_t hdr[WSG_WS_MAX_HEADER];
+    size_t n = wsg_ws_frame_header(hdr, true, opcode, rsv, len);
+
+    evbuffer_add(out, hdr, n);
+    if (len > COPY_MAX) {
+        /* handed over: libevent frees it once it is written */
+        evbuffer_add_reference(out, data, len, free_ref, NULL);
+    } else {
+        evbuffer_add(out, data, len);
+        free(data);
+    }
+    s->c->bytes_out += n + len;
+}
+
+static void
+send_control(struct wsg_session *s, uint8_t opcode, const uint8_t *p,
+             size_t len)
+{
+    put_frame(s, opcode, 0, p,
+              len > WSG_WS_MAX_CONTROL ? WSG_WS_MAX_CONTROL : len);
+}
+
+static void
+send_close(struct wsg_session *s, uint16_t code, const char *reason)
+{
+    uint8_t p[WSG_WS_MAX_CONTROL];
+    size_t n = 0;
+
+    /* 1005 means "no code": answer such a close with an empty payload */
+    if (code != WSG_WS_NO_STATUS) {
+        p[0] = (uint8_t) (code >> 8);
+        p[1] = (uint8_t) code;
+        n = strlen(reason);
+        n = n > WSG_WS_MAX_CONTROL - 2 ? WSG_WS_MAX_CONTROL - 2 : n;
+        memcpy(p + 2, reason, n);
+        n += 2;
+    }
+    send_control(s, WSG_WS_CLOSE, p, n);
+    s->c->close_code = code;
+}
+
+/*
+ * Fails the connection (§7.1.7): a close frame with <code>, then the TCP
+ * connection closes once it is sent. Nothing more is read.
+ */
+static void
+fail(struct wsg_session *s, uint16_t code, const char *why)
+{
+    wsg_log(WSG_LOG_INFO, &s->c->log, 0, "%s, closing with %u", why,
+            (unsigned) code);
+    if (s->state == S_OPEN) {
+        send_close(s, code, "");
+    }
+    s->state = S_DONE;
+    free_message(s);
+    wsg_conn_close_after_flush(s->c, "closing WebSocket connection");
+}
+
+void
+wsg_session_close(struct wsg_session *s, uint16_t code, const char *reason)
+{
+    if (s->state != S_OPEN) {
+        return;
+    }
+    send_close(s, code, reason);
+    s->state = S_CLOSING;
+    s->c->log.action = "waiting for the client's close frame";
+    evtimer_del(&s->c->timer);
+    arm(s, s->wcf->close_timeout_ms);
+}
+
+int
+wsg_session_send(struct wsg_session *s, uint8_t opcode, uint8_t *data,
+                 size_t len, int owned)
+{
+    struct evbuffer *out = bufferevent_get_output(s->c->bev);
+
+    if (s->state != S_OPEN) {
+        if (owned) {
+            free(data);
+        }
+        return WSG_ERROR;
+    }
+    if (evbuffer_get_length(out) > s->wcf->send_buffer_max) {
+        if (owned) {
+            free(data);
+        }
+        wsg_log(WSG_LOG_INFO, &s->c->log, 0,
+                "client send buffer over %llu bytes",
+                (unsigned long long) s->wcf->send_buffer_max);
+        fail(s, WSG_WS_POLICY, "client does not read");
+        return WSG_ERROR;
+    }
+    uint8_t rsv = 0;
+    if (s->deflate != NULL && len >= s->wcf->deflate_conf.threshold) {
+        uint8_t *z = NULL;
+        size_t zlen = 0;
+        if (wsg_deflate_compress(s->deflate, data, len, &z, &zlen) == 0) {
+            if (owned) {
+                free(data);
+            }
+            data = z;
+            len = zlen;
+            owned = 1;
+            rsv = WSG_WS_RSV1;
+        }
+    }
+    if (owned) {
+        put_owned(s, opcode, rsv, data, len);
+    } else {
+        put_frame(s, opcode, rsv, data, len);
+    }
+    s->c->msgs_out++;
+    return 0;
+}
+
+/* Stops reading while the output is over the cap: echo back-pressure. */
+static void
+check_backpressure(struct wsg_session *s)
+{
+    struct evbuffer *out = bufferevent_get_output(s->c->bev);
+
+    if (!s->paused && evbuffer_get_length(out) > s->wcf->send_buffer_max / 2) {
+        s->paused = true;
+        bufferevent_disable(s->c->bev, EV_READ);
+        /* on_write runs when the output drains below a quarter */
+        bufferevent_setwatermark(s->c->bev, EV_WRITE,
+                                 (size_t) s->wcf->send_buffer_max / 4, 0);
+    }
+}
+
+/* A complete message arrived: hand it to its handler (the echo, today). */
+static void
+deliver(struct wsg_session *s, uint8_t opcode, uint8_t *data, size_t len)
+{
+    s->c->msgs_in++;
+    if (s->wcf->echo == 1) {
+        wsg_session_send(s, opcode, data, len, 1);
+        if (s->state == S_OPEN) {
+            check_backpressure(s);
+        }
+        return;
+    }
+    free(data);
+}
+
+static void
+message_done(struct wsg_session *s)
+{
+    uint8_t opcode = s->st.opcode;
+    uint8_t *data = s->msg;
+    size_t len = s->msg_len;
+
+    s->msg = NULL;
+    s->msg_len = 0;
+    s->msg_cap = 0;
+    s->st.opcode = 0;
+    if (s->st.compressed) {
+        uint8_t *plain = NULL;
+        size_t plen = 0;
+        int rc =
+            wsg_deflate_inflate(s->deflate, data, len, true,
+                                (size_t) s->wcf->max_message, &plain, &plen);
+        free(data);
+        if (rc == WSG_DEFLATE_TOO_BIG) {
+            fail(s, WSG_WS_TOO_BIG,
+                 "client sent a message over "
+                 "websocket_max_message once inflated");
+            return;
+        }
+        if (rc != 0) {
+            fail(s, WSG_WS_INVALID_DATA, "client sent corrupt deflate data");
+            return;
+        }
+        data = plain;
+        len = plen;
+        if (opcode == WSG_WS_TEXT && !wsg_utf8_valid(data, len)) {
+            free(data);
+            fail(s, WSG_WS_INVALID_DATA, "client sent invalid UTF-8");
+            return;
+        }
+    } else if (opcode == WSG_WS_TEXT && s->utf8 != WSG_UTF8_ACCEPT) {
+        free(data);
+        fail(s, WSG_WS_INVALID_DATA, "client sent truncated UTF-8");
+        return;
+    }
+    s->utf8 = WSG_UTF8_ACCEPT;
+    deliver(s, opcode, data, len);
+}
+
+static void
+handle_close(struct wsg_session *s, const uint8_t *p, size_t len)
+{
+    uint16_t code;
+    uint16_t bad = wsg_ws_close_parse(p, len, &code);
+
+    if (bad != 0) {
+        fail(s, bad, "client sent an invalid close frame");
+        return;
+    }
+    if (s->state == S_OPEN) {
+        /* echo the code (§5.5.1); the server closes TCP first (§7.1.1) */
+        send_close(s, code, "");
+    }
+    s->c->close_code = code;
+    s->state = S_DONE;
+    free_message(s);
+    wsg_conn_close_after_flush(s->c, "closing WebSocket connection");
+}
+
+/* Handles a whole control frame whose payload is <p> (unmasked). */
+static void
+handle_control(struct wsg_session *s, uint8_t opcode, const uint8_t *p,
+               size_t len)
+{
+    switch (opcode) {
+    case WSG_WS_PING:
+        if (s->state == S_OPEN) {
+            send_control(s, WSG_WS_PONG, p, len);
+        }
+        break;
+    case WSG_WS_PONG:
+        /* any pong answers our ping; unsolicited ones are ignored */
+        s->ping_sent = false;
+        break;
+    case WSG_WS_CLOSE:
+        handle_close(s, p, len);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Reads one control frame if all of it is buffered; false to wait. */
+static bool
+read_control(struct wsg_session *s, struct evbuffer *in,
+             const struct wsg_ws_frame *f)
+{
+    size_t total = f->header_len + (size_t) f->len;
+    uint8_t payload[WSG_WS_MAX_CONTROL];
+
+    if (evbuffer_get_length(in) < total) {
+        return false;
+    }
+    evbuffer_drain(in, f->header_len);
+    evbuffer_remove(in, payload, (size_t) f->len);
+    s->c->bytes_in += total;
+    if (f->masked) {
+        wsg_ws_unmask(payload, (size_t) f->len, f->mask, 0);
+    }
+    handle_control(s, f->opcode, payload, (size_t) f->len);
+    return true;
+}
+
+/* Reads the next frame header; false when more bytes are needed. */
+static bool
+read_header(struct wsg_session *s, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t n = len < WSG_WS_MAX_HEADER ? len : WSG_WS_MAX_HEADER;
+    const uint8_t *p = evbuffer_pullup(in, (ssize_t) n);
+    struct wsg_ws_frame f;
+    uint16_t code;
+
+    if (n < 2) {
+        return false;
+    }
+    int rc = wsg_ws_frame_parse(p, n, &f, &code);
+    if (rc == WSG_AGAIN) {
+        return false;
+    }
+    if (rc < 0) {
+        fail(s, code, "client sent an invalid frame length");
+        return false;
+    }
+    code = wsg_ws_frame_check(&s->st, &f);
+    if (code != 0) {
+        fail(s, code,
+             code == WSG_WS_TOO_BIG ? "client sent a frame or "
+                                      "message over the limit"
+                                    : "client sent an invalid frame");
+        return false;
+    }
+    s->last_rx_ms = wsg_process_now_ms();
+    if (f.opcode & 0x8) {
+        return read_control(s, in, &f);
+    }
+    evbuffer_drain(in, f.header_len);
+    s->c->bytes_in += f.header_len;
+    s->f = f;
+    s->f_left = f.len;
+    s->f_off = 0;
+    s->in_frame = true;
+    return true;
+}
+
+/* Moves up to the rest of the current frame's payload into the message. */
+static void
+read_payload(struct wsg_session *s, struct evbuffer *in)
+{
+    size_t avail = evbuffer_get_length(in);
+    size_t n = s->f_left < avail ? (size_t) s->f_left : avail;
+
+    if (s->state == S_CLOSING) {
+        /* after our close, data is read and dropped (§5.5.1) */
+        evbuffer_drain(in, n);
+    } else if (n > 0) {
+        if (s->msg_len + n > s->msg_cap) {
+            size_t cap = s->msg_cap ? s->msg_cap : 256;
+            while (cap < s->msg_len + n) {
+                cap *= 2;
+            }
+            s->msg = wsg_realloc(s->msg, cap);
+            s->msg_cap = cap;
+        }
+        uint8_t *p = s->msg + s->msg_len;
+        evbuffer_remove(in, p, n);
+        wsg_ws_unmask(p, n, s->f.mask, s->f_off);
+        s->msg_len += n;
+        if (s->st.opcode == WSG_WS_TEXT && !s->st.compressed &&
+            wsg_utf8_validate(&s->utf8, p, n) != 0) {
+            fail(s, WSG_WS_INVALID_DATA, "client sent invalid UTF-8");
+            return;
+        }
+    }
+    s->c->bytes_in += n;
+    s->f_off += n;
+    s->f_left -= n;
+    if (s->f_left == 0) {
+        s->in_frame = false;
+        if (s->f.fin && s->state == S_OPEN) {
+            message_done(s);
+        } else if (s->f.fin) {
+            s->st.opcode = 0;
+            free_message(s);
+        }
+    }
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+    struct wsg_session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (s->state != S_DONE && !s->paused) {
+        if (!s->in_frame) {
+            if (!read_header(s, in)) {
+                return;
+            }
+            continue;
+        }
+        if (s->f_left > 0 && evbuffer_get_length(in) == 0) {
+            return;
+        }
+        read_payload(s, in);
+    }
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+    struct wsg_session *s = arg;
+
+    if (s->paused) {
+        s->paused = false;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(bev, EV_READ);
+        /* frames may wait in the input already: no read event for them */
+        on_read(bev, s);
+    }
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct wsg_session *s = arg;
+
+    (void) bev;
+    if (what & BEV_EVENT_TIMEOUT) {
+        wsg_log(WSG_LOG_INFO, &s->c->log, 0,
+                "client timed out reading what was sent to it");
+    } else if (what & BEV_EVENT_EOF) {
+        if (s->state == S_OPEN) {
+            wsg_log(WSG_LOG_INFO, &s->c->log, 0,
+                    "client closed connection without a close frame");
+            s->c->close_code = WSG_WS_ABNORMAL;
+        }
+    } else if (what & BEV_EVENT_ERROR) {
+        wsg_log(WSG_LOG_INFO, &s->c->log, EVUTIL_SOCKET_ERROR(),
+                "connection error");
+        s->c->close_code = WSG_WS_ABNORMAL;
+    }
+    wsg_conn_free(s->c);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_session *s = arg;
+    const struct wsg_ws_loc_conf *wcf = s->wcf;
+    uint64_t now = wsg_process_now_ms(), idle = now - s->last_rx_ms;
+
+    (void) fd;
+    (void) what;
+    if (s->state == S_CLOSING) {
+        wsg_log(WSG_LOG_INFO, &s->c->log, 0,
+                "client did not answer the close frame in time");
+        wsg_conn_free(s->c);
+        return;
+    }
+    if (wcf->idle_timeout_ms != 0 && idle >= wcf->idle_timeout_ms) {
+        wsg_log(WSG_LOG_INFO, &s->c->log, 0, "client idle for %llu ms%s",
+                (unsigned long long) idle,
+                s->ping_sent ? ", ping unanswered" : "");
+        wsg_session_close(s, WSG_WS_GOING_AWAY, "idle timeout");
+        return;
+    }
+    if (wcf->ping_interval_ms != 0 && idle >= wcf->ping_interval_ms &&
+        !s->ping_sent) {
+        send_control(s, WSG_WS_PING, (const uint8_t *) "", 0);
+        s->ping_sent = true;
+    }
+    /* next: the next ping, or the idle cut, whichever is first */
+    uint64_t next = UINT64_MAX;
+    if (wcf->ping_interval_ms != 0) {
+        next = idle >= wcf->ping_interval_ms ? wcf->ping_interval_ms
+                                             : wcf->ping_interval_ms - idle;
+    }
+    if (wcf->idle_timeout_ms != 0 && wcf->idle_timeout_ms - idle < next) {
+        next = wcf->idle_timeout_ms - idle;
+    }
+    if (next != UINT64_MAX) {
+        arm(s, next);
+    }
+}
+
+void
+wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
+                  const struct wsg_deflate_params *dp)
+{
+    struct wsg_session *s = wsg_calloc(1, sizeof(*s));
+    struct timeval wt = {(time_t) (wcf->send_timeout_ms / 1000),
+                         (suseconds_t) ((wcf->send_timeout_ms % 1000) * 1000)};
+
+    s->c = c;
+    s->wcf = wcf;
+    s->state = S_OPEN;
+    s->st.require_mask = true;
+    s->st.max_frame = wcf->max_frame;
+    s->st.max_message = wcf->max_message;
+    s->utf8 = WSG_UTF8_ACCEPT;
+    s->last_rx_ms = wsg_process_now_ms();
+    if (dp != NULL) {
+        s->deflate = wsg_deflate_new(dp, &wcf->deflate_conf);
+        s->st.allowed_rsv = s->deflate != NULL ? WSG_WS_RSV1 : 0;
+    }
+    c->ws = s;
+    c->log.action = "proxying WebSocket messages";
+    /* a session has no read deadline: the heartbeat decides liveness */
+    bufferevent_set_timeouts(c->bev, NULL, wcf->send_timeout_ms ? &wt : NULL);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, s);
+    evtimer_assign(&c->timer, c->w->base, on_timer, s);
+    arm_heartbeat(s);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        on_read(c->bev, s);
+    }
+}
+
+void
+wsg_session_free(struct wsg_session *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    free(s->msg);
+    wsg_deflate_free(s->deflate);
+    free(s);
+}
