@@ -195,7 +195,13 @@ main(int argc, char **argv)
         return 1;
     }
     strcat(cwd, "/");
-    char *prefix = absolute(cwd, o.prefix ? o.prefix : "", true);
+    char real[PATH_MAX];
+    /* an existing prefix is printed in its canonical form ("." resolved) */
+    const char *p = o.prefix ? o.prefix : "";
+    if (o.prefix != NULL && realpath(o.prefix, real) != NULL) {
+        p = real;
+    }
+    char *prefix = absolute(cwd, p, true);
     char *conf = absolute(prefix, o.conf ? o.conf : DEFAULT_CONF, false);
     if (prefix == NULL || conf == NULL) {
         fprintf(stderr, "wsgate: [emerg] out of memory\n");

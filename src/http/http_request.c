@@ -237,9 +237,14 @@ serve(struct wsg_conn *c, const struct wsg_http_request *r, size_t head_len)
 {
     size_t from = 0;
     const struct wsg_http_header *host = wsg_http_find_header(r, "Host", &from);
-    struct wsg_str none = {"", 0};
-    const struct wsg_http_srv_conf *scf =
-        wsg_http_find_server(c->addr, host ? host->value : none);
+    struct wsg_str name = {"", 0};
+    /* an absolute-form target's authority overrides Host (RFC 9112 3.2.2) */
+    if (r->authority.len > 0) {
+        name = r->authority;
+    } else if (host != NULL) {
+        name = host->value;
+    }
+    const struct wsg_http_srv_conf *scf = wsg_http_find_server(c->addr, name);
     const struct wsg_http_loc_conf *lcf = wsg_http_find_location(scf, r->path);
 
     c->method = wsg_strndup(r->method.p, r->method.len);

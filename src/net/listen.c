@@ -26,14 +26,18 @@ wsg_listen_addr_text(const struct sockaddr *sa, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN];
 
+    /* copies, not casts: a struct sockaddr need not be aligned for the
+     * wider family structs */
     if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+        struct sockaddr_in6 s6;
+        memcpy(&s6, sa, sizeof(s6));
+        inet_ntop(AF_INET6, &s6.sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(s6.sin6_port));
     } else if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *) sa;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+        struct sockaddr_in s4;
+        memcpy(&s4, sa, sizeof(s4));
+        inet_ntop(AF_INET, &s4.sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(s4.sin_port));
     } else {
         snprintf(buf, len, "unix:");
     }

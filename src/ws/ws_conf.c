@@ -73,43 +73,32 @@ static const struct wsg_directive ws_directives[] = {
 
 /*
  * A list of words; "," between them is optional ("chat, json" and
- * "chat json" are the same). Stored as a wsg_str array at d->offset with
- * its count in the size_t right after it.
+ * "chat json" are the same). Stored as a struct wsg_ws_list at d->offset.
  */
 static const char *
 set_list(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
-    struct wsg_str **list = (struct wsg_str **) ((char *) conf + d->offset);
-    size_t *n = (size_t *) (list + 1);
+    struct wsg_ws_list *list = (void *) ((char *) conf + d->offset);
 
-    if (*list != NULL) {
+    if (list->items != NULL) {
         return "is duplicate";
     }
-    *list = wsg_arena_alloc(cf->arena, cf->nargs * sizeof(struct wsg_str));
+    list->items =
+        wsg_arena_alloc(cf->arena, cf->nargs * sizeof(struct wsg_str));
     for (unsigned i = 1; i < cf->nargs; i++) {
         struct wsg_str a = cf->args[i];
         while (a.len > 0 && a.p[a.len - 1] == ',') {
             a.len--;
         }
-        if (a.len == 0) {
-            continue;
+        if (a.len > 0) {
+            list->items[list->n++] = a;
         }
-        (*list)[(*n)++] = a;
     }
-    if (*n == 0) {
+    if (list->n == 0) {
         return "needs at least one value";
     }
     return NULL;
 }
-
-_Static_assert(offsetof(struct wsg_ws_loc_conf, norigins) ==
-                   offsetof(struct wsg_ws_loc_conf, origins) +
-                       sizeof(struct wsg_str *),
-               "set_list keeps the count right after the list");
-_Static_assert(offsetof(struct wsg_ws_loc_conf, nsubprotocols) ==
-                   offsetof(struct wsg_ws_loc_conf, subprotocols) +
-                       sizeof(struct wsg_str *),
-               "set_list keeps the count right after the list");
 
 static void *
 create_loc_conf(struct wsg_conf *cf)
@@ -154,13 +143,11 @@ merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
                        DEFAULT_CLOSE_TIMEOUT);
     wsg_conf_merge_u64(&w->send_timeout_ms, p->send_timeout_ms,
                        DEFAULT_SEND_TIMEOUT);
-    if (w->origins == NULL) {
+    if (w->origins.items == NULL) {
         w->origins = p->origins;
-        w->norigins = p->norigins;
     }
-    if (w->subprotocols == NULL) {
+    if (w->subprotocols.items == NULL) {
         w->subprotocols = p->subprotocols;
-        w->nsubprotocols = p->nsubprotocols;
     }
     wsg_conf_merge_int(&w->deflate, p->deflate, 0);
     wsg_conf_merge_u64(&w->deflate_threshold, p->deflate_threshold,

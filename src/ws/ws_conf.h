@@ -14,23 +14,27 @@
 #include "core/str.h"
 #include "ws/deflate.h"
 
+/* A list of words from a directive (origins, subprotocols). */
+struct wsg_ws_list {
+    struct wsg_str *items; /* NULL: not set */
+    size_t n;
+};
+
 struct wsg_ws_loc_conf {
-    int echo;                  /* flag: websocket_echo */
-    uint64_t max_frame;        /* bytes; 0 none */
-    uint64_t max_message;      /* bytes; 0 none */
-    uint64_t send_buffer_max;  /* bytes queued to a client */
-    uint64_t ping_interval_ms; /* 0: no pings */
-    uint64_t idle_timeout_ms;  /* 0: none */
-    uint64_t close_timeout_ms; /* wait for the peer's close */
-    uint64_t send_timeout_ms;  /* a client that reads nothing */
-    struct wsg_str *origins;   /* allowed Origin values; NULL: any */
-    size_t norigins;
-    struct wsg_str *subprotocols; /* in preference order */
-    size_t nsubprotocols;
-    int deflate;                /* flag */
-    uint64_t deflate_threshold; /* bytes */
-    int deflate_server_nct;     /* flag: server_no_context_takeover */
-    int deflate_client_nct;     /* flag: client_no_context_takeover */
+    int echo;                        /* flag: websocket_echo */
+    uint64_t max_frame;              /* bytes; 0 none */
+    uint64_t max_message;            /* bytes; 0 none */
+    uint64_t send_buffer_max;        /* bytes queued to a client */
+    uint64_t ping_interval_ms;       /* 0: no pings */
+    uint64_t idle_timeout_ms;        /* 0: none */
+    uint64_t close_timeout_ms;       /* wait for the peer's close */
+    uint64_t send_timeout_ms;        /* a client that reads nothing */
+    struct wsg_ws_list origins;      /* allowed Origin values; unset: any */
+    struct wsg_ws_list subprotocols; /* the endpoint speaks these */
+    int deflate;                     /* flag */
+    uint64_t deflate_threshold;      /* bytes */
+    int deflate_server_nct;          /* flag: server_no_context_takeover */
+    int deflate_client_nct;          /* flag: client_no_context_takeover */
     int64_t deflate_server_bits;
     int64_t deflate_client_bits;
     int64_t deflate_level;

@@ -70,14 +70,14 @@ origin_allowed(const struct wsg_http_request *r,
     bool dup;
     const struct wsg_http_header *o = single(r, "Origin", &dup);
 
-    if (wcf->origins == NULL) {
+    if (wcf->origins.items == NULL) {
         return true;
     }
     if (o == NULL || dup) {
         return false;
     }
-    for (size_t i = 0; i < wcf->norigins; i++) {
-        if (wsg_str_caseeq(o->value, wcf->origins[i].p)) {
+    for (size_t i = 0; i < wcf->origins.n; i++) {
+        if (wsg_str_caseeq(o->value, wcf->origins.items[i].p)) {
             return true;
         }
     }
@@ -107,10 +107,11 @@ choose_subprotocol(const struct wsg_http_request *r,
                                 item.p[item.len - 1] == '\t')) {
                 item.len--;
             }
-            for (size_t i = 0; i < wcf->nsubprotocols && item.len; i++) {
+            for (size_t i = 0; i < wcf->subprotocols.n && item.len; i++) {
                 /* subprotocol names are case-sensitive (§4.1) */
-                if (item.len == wcf->subprotocols[i].len &&
-                    memcmp(item.p, wcf->subprotocols[i].p, item.len) == 0) {
+                struct wsg_str want = wcf->subprotocols.items[i];
+                if (item.len == want.len &&
+                    memcmp(item.p, want.p, item.len) == 0) {
                     return item;
                 }
             }
