@@ -141,6 +141,10 @@ wsg_utf8_validate(uint32_t *state, const uint8_t *p, size_t len)
     if (!classes_ready) {
         init_classes();
     }
+    if (s == S_REJECT) {
+        /* an invalid text stays invalid, whatever follows */
+        return WSG_ERROR;
+    }
     while (i < len) {
         /* between sequences, skip ASCII eight bytes at a time */
         if (s == WSG_UTF8_ACCEPT) {

@@ -75,8 +75,11 @@ struct wsg_ws_msg_state {
 };
 
 /*
- * Checks frame <f> against <st> and advances <st> (a data frame opens or
- * continues a message; a FIN data frame closes it after its payload).
+ * Checks frame <f> against <st> and advances <st>: a data frame opens or
+ * continues a message. The caller ends the message (st->opcode = 0) once
+ * the payload of its FIN frame is read, since frames of other messages
+ * may not start before. Control frames are exempt from max_frame (they
+ * are capped at 125 bytes).
  * Returns 0, or a close code: 1002 for an unmasked frame when a mask is
  * required, RSV bits without an extension that defines them, RSV1 on a
  * continuation or control frame, an unknown opcode, a control frame that

@@ -155,8 +155,14 @@ static int
 check_upgrade(const struct wsg_http_request *r, const char **why)
 {
     bool dup;
-    const struct wsg_http_header *u = single(r, "Upgrade", &dup);
-    bool upgrade = u != NULL && wsg_http_list_has(u->value, "websocket");
+    size_t from = 0;
+    const struct wsg_http_header *u;
+    bool upgrade = false;
+
+    /* a list field may be split over several lines (RFC 9110 §5.3) */
+    while ((u = wsg_http_find_header(r, "Upgrade", &from)) != NULL) {
+        upgrade = upgrade || wsg_http_list_has(u->value, "websocket");
+    }
 
     if (!wsg_str_eq(r->method, "GET")) {
         *why = "method not allowed for a WebSocket endpoint";
@@ -170,7 +176,7 @@ check_upgrade(const struct wsg_http_request *r, const char **why)
         *why = "WebSocket upgrade needs HTTP/1.1";
         return 400;
     }
-    size_t from = 0;
+    from = 0;
     const struct wsg_http_header *c;
     bool conn_upgrade = false;
     while ((c = wsg_http_find_header(r, "Connection", &from)) != NULL) {
