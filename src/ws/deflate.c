@@ -34,11 +34,10 @@
  * (", ,") are skipped, as RFC 9110 §5.6.1 asks of recipients.
  *
  * A window of 2^8: zlib refuses raw deflate with windowBits 8 (older
- * versions silently used 9), so an offer holding us to
- * server_max_window_bits=8 is declined. For the same reason a client told
- * client_max_window_bits=8 may really use 9 if it runs zlib, so inflation
- * uses at least 9 bits; a larger window than agreed only costs us 256
- * bytes.
+ * versions silently used 9), so we cannot promise it through zlib's API
+ * and an offer holding us to server_max_window_bits=8 is declined. A
+ * configured 8 becomes 9, and the response says so. Inflating with 8 is
+ * fine, so client_max_window_bits=8 is granted as configured.
  */
 
 #define WBITS_MAX      15
@@ -412,6 +411,13 @@ wsg_deflate_negotiate(const struct wsg_deflate_conf *conf,
 
 /* ---- compression and inflation ---- */
 
+/*
+ * One per session, owned by it. inf's window bounds how far a client's
+ * message may refer back across inflate() calls; within one call zlib
+ * also reads back from the output buffer, so a client that overshoots its
+ * window inside a message goes unnoticed, which costs nothing: the output
+ * stays bounded.
+ */
 struct wsg_deflate {
     z_stream def;   /* our messages; set up on the first one, since
                        deflate state is ~256 KiB at 15 bits and memLevel
@@ -463,9 +469,7 @@ wsg_deflate_new(const struct wsg_deflate_params *p,
     d->p = *p;
     d->level = conf->level;
     d->mem_level = conf->mem_level;
-    d->inf_bits = p->client_max_window_bits < WBITS_ZLIB_MIN
-                      ? WBITS_ZLIB_MIN
-                      : p->client_max_window_bits;
+    d->inf_bits = p->client_max_window_bits;
     d->inf.zalloc = zalloc;
     d->inf.zfree = zfree;
     /* negative windowBits: raw deflate, no zlib header or checksum */

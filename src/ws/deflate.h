@@ -74,7 +74,8 @@ void wsg_deflate_free(struct wsg_deflate *d);
  * *<outlen> bytes, which the caller frees (the values passed in are
  * ignored). An empty message becomes the single byte 00. Returns 0, or
  * WSG_ERROR with *<out> NULL and *<outlen> 0 (send the message
- * uncompressed: the compressor has started over, as the client expects).
+ * uncompressed: the compressor has dropped its window, so later messages
+ * still decode).
  */
 int wsg_deflate_compress(struct wsg_deflate *d, const uint8_t *in, size_t len,
                          uint8_t **out, size_t *outlen);
