@@ -170,11 +170,57 @@ send_signal(const struct wsg_cycle *cycle, const char *name)
     return 0;
 }
 
+/* Tests, signals or starts, once the paths are known; returns the status. */
+static int
+run(const struct options *o, const char *prefix, const char *conf)
+{
+    char err[2048];
+    bool open_files = !o->test && o->signal == NULL;
+    struct wsg_cycle *cycle =
+        wsg_cycle_load(prefix, conf, o->params, open_files, err, sizeof(err));
+
+    if (cycle == NULL) {
+        fprintf(stderr, "wsgate: [emerg] %s\n", err);
+        if (o->test) {
+            fprintf(stderr, "wsgate: configuration file %s test failed\n",
+                    conf);
+        }
+        return 1;
+    }
+    if (o->test) {
+        fprintf(stderr, "wsgate: configuration file %s test is successful\n",
+                conf);
+        wsg_cycle_free(cycle);
+        return 0;
+    }
+    if (o->signal != NULL) {
+        int rc = send_signal(cycle, o->signal);
+        wsg_cycle_free(cycle);
+        return rc;
+    }
+    const struct wsg_core_conf *ccf = wsg_core_conf(cycle);
+    if (ccf->user != NULL && geteuid() != 0) {
+        wsg_log(WSG_LOG_WARN, &cycle->log, 0,
+                "the \"user\" directive needs a master running as root, "
+                "ignored");
+    }
+    if (ccf->daemon && !o->foreground) {
+        /* keep stderr when the error log is stderr: it is the only log */
+        bool quiet = ccf->error_log_path != NULL;
+        if (wsg_process_daemonize(quiet, &cycle->log) != 0) {
+            wsg_cycle_free(cycle);
+            return 1;
+        }
+    }
+    struct wsg_master_args args = {prefix, conf, o->params};
+    return wsg_master_run(cycle, &args);
+}
+
 int
 main(int argc, char **argv)
 {
     struct options o = {0};
-    char cwd[PATH_MAX], err[2048];
+    char cwd[PATH_MAX];
 
     wsg_process_init_title(argc, argv);
     if (parse_options(argc, argv, &o) != 0) {
@@ -208,46 +254,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    bool open_files = !o.test && o.signal == NULL;
-    struct wsg_cycle *cycle =
-        wsg_cycle_load(prefix, conf, o.params, open_files, err, sizeof(err));
-    if (o.test) {
-        if (cycle == NULL) {
-            fprintf(stderr, "wsgate: [emerg] %s\n", err);
-            fprintf(stderr, "wsgate: configuration file %s test failed\n",
-                    conf);
-            return 1;
-        }
-        fprintf(stderr, "wsgate: configuration file %s test is successful\n",
-                conf);
-        wsg_cycle_free(cycle);
-        return 0;
-    }
-    if (cycle == NULL) {
-        fprintf(stderr, "wsgate: [emerg] %s\n", err);
-        return 1;
-    }
-    if (o.signal != NULL) {
-        int rc = send_signal(cycle, o.signal);
-        wsg_cycle_free(cycle);
-        return rc;
-    }
-
-    const struct wsg_core_conf *ccf = wsg_core_conf(cycle);
-    if (ccf->user != NULL && geteuid() != 0) {
-        wsg_log(WSG_LOG_WARN, &cycle->log, 0,
-                "the \"user\" directive needs a master running as root, "
-                "ignored");
-    }
-    if (ccf->daemon && !o.foreground) {
-        /* keep stderr when the error log is stderr: it is the only log */
-        bool quiet = ccf->error_log_path != NULL;
-        if (wsg_process_daemonize(quiet, &cycle->log) != 0) {
-            return 1;
-        }
-    }
-    struct wsg_master_args args = {prefix, conf, o.params};
-    int rc = wsg_master_run(cycle, &args);
+    int rc = run(&o, prefix, conf);
     free(prefix);
     free(conf);
     return rc;

@@ -97,10 +97,10 @@ init_main_conf(struct wsg_conf *cf, void *conf)
     }
     if (ccf->naffinity > 0 && ccf->naffinity < wsg_cycle_workers(cf->cycle)) {
         return wsg_conf_phrase(cf,
-                               "!%s: \"worker_cpu_affinity\" gives %zu "
+                               "!%s:%u: \"worker_cpu_affinity\" gives %zu "
                                "masks for %u worker processes",
-                               cf->cycle->conf_file, ccf->naffinity,
-                               wsg_cycle_workers(cf->cycle));
+                               ccf->affinity_file, ccf->affinity_line,
+                               ccf->naffinity, wsg_cycle_workers(cf->cycle));
     }
     wsg_cycle_log_file(cf->cycle, ccf->error_log_path);
     return NULL;
@@ -188,6 +188,8 @@ set_affinity(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return NULL;
     }
     ccf->affinity_auto = 0;
+    ccf->affinity_file = cf->file->name;
+    ccf->affinity_line = cf->file->line;
     ccf->naffinity = cf->nargs - 1;
     ccf->affinity_masks =
         wsg_arena_alloc(cf->arena, ccf->naffinity * sizeof(uint64_t));

@@ -32,6 +32,8 @@ struct wsg_core_conf {
     int affinity_auto;            /* flag: worker i on CPU i % ncpu */
     uint64_t *affinity_masks;     /* explicit masks, one per worker */
     size_t naffinity;
+    const char *affinity_file; /* where the masks were given */
+    unsigned affinity_line;
     uint64_t worker_shutdown_timeout_ms;
     int64_t worker_connections;
     bool events_seen;

@@ -194,12 +194,6 @@ same_socket(const struct wsg_listen_opt *a, const struct wsg_listen_opt *b)
            a->reuseport == b->reuseport && a->ipv6only == b->ipv6only;
 }
 
-int
-wsg_listen_fd(const struct wsg_listener *l, unsigned slot)
-{
-    return l->fds[slot % l->nfds];
-}
-
 static void
 close_fds(int *fds, size_t from, size_t to)
 {
@@ -252,7 +246,13 @@ wsg_listen_reconcile(struct wsg_listener **head,
                 break;
             }
         }
+        /* reuseport sockets are never dropped when the worker count falls:
+         * the connections queued on one would be reset; the workers left
+         * serve the extra sockets instead */
         p->nfds = opts[i]->reuseport ? nworkers : 1;
+        if (p->old != NULL && opts[i]->reuseport && p->old->nfds > p->nfds) {
+            p->nfds = p->old->nfds;
+        }
         p->fds = wsg_malloc(p->nfds * sizeof(int));
         for (size_t k = 0; k < p->nfds; k++) {
             p->fds[k] = -1;

@@ -2,7 +2,9 @@
  * Listening sockets. The master owns them across reloads: a socket whose
  * address and options are unchanged is kept (same fd, no gap in service),
  * added ones are opened, removed ones closed. With reuseport each worker
- * slot gets a socket of its own, so the kernel spreads connections.
+ * slot gets a socket of its own, so the kernel spreads connections; a
+ * reload that lowers the worker count keeps the extra sockets, which the
+ * remaining workers serve (worker i takes socket k when k % workers == i).
  */
 #ifndef WSG_LISTEN_H
 #define WSG_LISTEN_H
@@ -66,9 +68,6 @@ int wsg_listen_reconcile(struct wsg_listener **head,
 
 /* Closes every socket and frees the list. */
 void wsg_listen_close_all(struct wsg_listener **head);
-
-/* The fd worker slot <slot> accepts on. */
-int wsg_listen_fd(const struct wsg_listener *l, unsigned slot);
 
 /* Formats <sa> as "1.2.3.4:80" or "[::1]:80" into <buf>. */
 void wsg_listen_addr_text(const struct sockaddr *sa, char *buf, size_t len);

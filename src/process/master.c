@@ -140,6 +140,7 @@ spawn(struct master *m, unsigned slot)
                 "no room to track worker process for slot %u", slot);
         return;
     }
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid == -1) {
         wsg_log(WSG_LOG_ALERT, wsg_log_main, errno,
@@ -148,7 +149,7 @@ spawn(struct master *m, unsigned slot)
         return;
     }
     if (pid == 0) {
-        wsg_worker_run(m->cycle, m->listeners, slot);
+        wsg_worker_run(m->cycle, m->listeners, slot, master);
     }
     memset(p, 0, sizeof(*p));
     p->pid = pid;

@@ -225,34 +225,40 @@ on_signal(evutil_socket_t signo, short what, void *arg)
     }
 }
 
-/* Creates the accepting listener for each listen address of the config. */
+/*
+ * Creates an accepting listener for every socket this worker serves: a
+ * shared socket, or with reuseport each socket k with k % workers == slot
+ * (there may be more sockets than workers after a reload lowered the
+ * count; they stay open and served, so no queued connection is reset).
+ */
 static int
 start_listeners(struct wsg_worker *w, struct wsg_listener *listeners)
 {
+    unsigned nworkers = wsg_cycle_workers(w->cycle);
     size_t n = 0;
 
     for (struct wsg_listener *l = listeners; l != NULL; l = l->next) {
-        n++;
+        n += l->nfds;
     }
     w->listeners = wsg_calloc(n ? n : 1, sizeof(*w->listeners));
     for (struct wsg_listener *l = listeners; l != NULL; l = l->next) {
-        /* reuseport sockets of other slots are theirs: close our copies */
         for (size_t k = 0; k < l->nfds; k++) {
-            if (l->nfds > 1 && k != w->slot % l->nfds) {
+            if (l->nfds > 1 && k % nworkers != w->slot) {
+                /* another worker's socket: our copy is not needed */
                 close(l->fds[k]);
+                continue;
             }
+            struct evconnlistener *el = evconnlistener_new(
+                w->base, on_accept_conn, l->conf,
+                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, l->fds[k]);
+            if (el == NULL) {
+                wsg_log(WSG_LOG_EMERG, &w->cycle->log, 0,
+                        "evconnlistener_new() on %s failed", l->opt.text);
+                return WSG_ERROR;
+            }
+            evconnlistener_set_error_cb(el, on_accept_error);
+            w->listeners[w->nlisteners++] = el;
         }
-        struct evconnlistener *el =
-            evconnlistener_new(w->base, on_accept_conn, l->conf,
-                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                               -1, wsg_listen_fd(l, w->slot));
-        if (el == NULL) {
-            wsg_log(WSG_LOG_EMERG, &w->cycle->log, 0,
-                    "evconnlistener_new() on %s failed", l->opt.text);
-            return WSG_ERROR;
-        }
-        evconnlistener_set_error_cb(el, on_accept_error);
-        w->listeners[w->nlisteners++] = el;
     }
     return 0;
 }
@@ -289,7 +295,7 @@ init_modules(struct wsg_worker *w)
 
 void
 wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
-               unsigned slot)
+               unsigned slot, pid_t master)
 {
     static struct wsg_worker worker;
     struct wsg_worker *w = &worker;
@@ -301,8 +307,12 @@ wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
     TAILQ_INIT(&w->conns);
     wsg_log_main = &cycle->log;
     wsg_process_set_title("wsgate: worker process");
-    /* an orphaned worker finishes its connections and leaves */
+    /* an orphaned worker finishes its connections and leaves; a master
+     * that died before the prctl took effect is caught by the check */
     prctl(PR_SET_PDEATHSIG, SIGQUIT, 0, 0, 0);
+    if (getppid() != master) {
+        exit(0);
+    }
 
     if (wsg_process_setup_worker(cycle, slot) != 0) {
         exit(2);

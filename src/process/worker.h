@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 struct event;
 struct event_base;
@@ -39,9 +40,12 @@ struct wsg_worker {
     uint64_t refused_logged_ms; /* throttles the "refused" log line */
 };
 
-/* Runs the worker for <slot> of <cycle> on <listeners>; never returns. */
+/*
+ * Runs the worker for <slot> of <cycle> on <listeners>, as a child of the
+ * master <master>; never returns.
+ */
 void wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
-                    unsigned slot) __attribute__((noreturn));
+                    unsigned slot, pid_t master) __attribute__((noreturn));
 
 /*
  * Called by a connection as it is freed: a worker that is shutting down
