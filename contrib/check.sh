@@ -9,9 +9,12 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir="$top/build"
 flags="--enable-werror"
+cc="${CC:-gcc}"
 if [ "${1:-}" = "--sanitizers" ]; then
     dir="$top/build-asan"
     flags="--enable-werror --enable-sanitizers --enable-debug"
+    # clang: its warnings differ from gcc's, so CI sees both
+    cc="${CC:-clang}"
 fi
 
 sh "$top/contrib/deps.sh" || exit 1
@@ -22,7 +25,7 @@ fi
 mkdir -p "$dir" && cd "$dir" || exit 1
 # shellcheck disable=SC2086
 if [ ! -f Makefile ]; then
-    "$top/configure" -q $flags || exit 1
+    CC="$cc" "$top/configure" -q $flags || exit 1
 fi
 make -s -j2 || exit 1
 

@@ -6,11 +6,11 @@
 set -eu
 
 PKGS="
-    autoconf automake libtool pkg-config make gcc
+    autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
     libevent-dev libssl-dev libjansson-dev zlib1g-dev
     clang-format-16
     python3 python3-pytest python3-websockets
-    curl procps
+    curl procps openssl
 "
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS nginx-light"
