@@ -1,9 +1,12 @@
 /*
  * Access log lines. Text:
  *   REMOTE - [TIME] "METHOD PATH" STATUS BYTES_IN BYTES_OUT DURATION
- * JSON (one object per line, strings escaped by jansson):
+ *   MSGS_IN MSGS_OUT CLOSE_CODE
+ * (CLOSE_CODE "-" when no WebSocket close code applies). JSON, one object
+ * per line, strings escaped by jansson:
  *   {"time":..., "remote":..., "server":..., "method":..., "path":...,
- *    "status":..., "bytes_in":..., "bytes_out":..., "duration_ms":...}
+ *    "status":..., "bytes_in":..., "bytes_out":..., "duration_ms":...,
+ *    "messages_in":..., "messages_out":..., "close_code":... or null}
  * A connection that never sent a whole request logs "-" for method and
  * path and status 0, so slow or aborted clients still leave a trace.
  */
@@ -72,12 +75,15 @@ wsg_access_log_write(const struct wsg_conn *c)
     if (lcf->access_log_json) {
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
         json_t *o = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "time", when,
-            "remote", c->peer, "server", c->addr->opt.text, "method",
-            c->method ? c->method : "-", "path", c->path ? c->path : "-",
-            "status", c->status, "bytes_in", (json_int_t) c->bytes_in,
-            "bytes_out", (json_int_t) c->bytes_out, "duration_ms",
-            (json_int_t) ms);
+            "{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:o}",
+            "time", when, "remote", c->peer, "server", c->addr->opt.text,
+            "method", c->method ? c->method : "-", "path",
+            c->path ? c->path : "-", "status", c->status, "bytes_in",
+            (json_int_t) c->bytes_in, "bytes_out", (json_int_t) c->bytes_out,
+            "duration_ms", (json_int_t) ms, "messages_in",
+            (json_int_t) c->msgs_in, "messages_out", (json_int_t) c->msgs_out,
+            "close_code",
+            c->close_code ? json_integer(c->close_code) : json_null());
         if (o == NULL) {
             return;
         }
@@ -97,11 +103,19 @@ wsg_access_log_write(const struct wsg_conn *c)
     strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
     safe_copy(method, sizeof(method), c->method ? c->method : "-");
     safe_copy(path, sizeof(path), c->path ? c->path : "-");
+    char code[8] = "-";
+    if (c->close_code != 0) {
+        snprintf(code, sizeof(code), "%u", (unsigned) c->close_code);
+    }
     int n = snprintf(
-        line, sizeof(line), "%s - [%s] \"%s %s\" %d %llu %llu %llu.%03llu\n",
+        line, sizeof(line),
+        "%s - [%s] \"%s %s\" %d %llu %llu %llu.%03llu %llu %llu "
+        "%s\n",
         c->peer, when, method, path, c->status,
         (unsigned long long) c->bytes_in, (unsigned long long) c->bytes_out,
-        (unsigned long long) (ms / 1000), (unsigned long long) (ms % 1000));
+        (unsigned long long) (ms / 1000), (unsigned long long) (ms % 1000),
+        (unsigned long long) c->msgs_in, (unsigned long long) c->msgs_out,
+        code);
     if (n > 0) {
         put_line(lcf->access_log, line,
                  (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1, c);

@@ -16,7 +16,8 @@ LINE = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2}) "
                   r"\[(emerg|alert|crit|error|warn|notice|info|debug)\] (\d+): (.+)$")
 
 TEXT_ACCESS = re.compile(r'^(127\.0\.0\.1:\d+) - \[(\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} '
-                         r'[+-]\d{4})\] "(\S+) (\S+)" (\d+) (\d+) (\d+) (\d+\.\d{3})$')
+                         r'[+-]\d{4})\] "(\S+) (\S+)" (\d+) (\d+) (\d+) (\d+\.\d{3}) '
+                         r'(\d+) (\d+) (\d+|-)$')
 
 
 def config(level="info", access="access_log logs/access.log;", workers=1):
@@ -170,6 +171,7 @@ def test_access_log_text_line_per_request(gateway):
         assert int(m.group(6)) == len(raw)
         assert int(m.group(7)) == len(response)
         assert float(m.group(8)) < 1.0
+        assert (m.group(9), m.group(10), m.group(11)) == ("0", "0", "-")
 
 
 def test_access_log_json_object_per_request(gateway):
@@ -181,7 +183,9 @@ def test_access_log_json_object_per_request(gateway):
     for line, ((client, response), raw, method, path, status) in zip(lines, sent):
         entry = json.loads(line)
         assert set(entry) == {"time", "remote", "server", "method", "path", "status",
-                              "bytes_in", "bytes_out", "duration_ms"}
+                              "bytes_in", "bytes_out", "duration_ms", "messages_in",
+                              "messages_out", "close_code"}
+        assert (entry["messages_in"], entry["messages_out"], entry["close_code"]) == (0, 0, None)
         assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$", entry["time"])
         assert entry["remote"] == client
         assert entry["server"] == f"127.0.0.1:{gw.port}"
@@ -258,3 +262,43 @@ def test_error_log_lines_stay_whole_with_many_writers(gateway):
     for line in gw.error_lines():
         assert LINE.match(line), line
     assert not any(process_alive(pid) for pid in gw.seen_workers)
+
+
+def websocket_session(gw, messages):
+    """Echoes <messages> over /ws and closes with 1000; returns the client
+    address."""
+    import asyncio
+    import websockets
+
+    async def run():
+        async with websockets.connect(f"ws://127.0.0.1:{gw.port}/ws",
+                                      compression=None) as ws:
+            address = "%s:%d" % ws.local_address[:2]
+            for text in messages:
+                await ws.send(text)
+                assert await ws.recv() == text
+            await ws.close(1000)
+            return address
+
+    return asyncio.run(asyncio.wait_for(run(), 10))
+
+
+def test_access_log_counts_websocket_messages_and_close_code(gateway):
+    gw = gateway(config())
+    first = len(access_lines(gw, 1))
+    client = websocket_session(gw, ["one", "two", "three"])
+    line = access_lines(gw, first + 1)[first]
+    m = TEXT_ACCESS.match(line)
+    assert m, line
+    assert m.group(1) == client
+    assert (m.group(3), m.group(4), m.group(5)) == ("GET", "/ws", "101")
+    assert (m.group(9), m.group(10), m.group(11)) == ("3", "3", "1000")
+
+
+def test_access_log_json_counts_websocket_messages_and_close_code(gateway):
+    gw = gateway(config(access="access_log logs/access.json json;"))
+    first = len(access_lines(gw, 1, "access.json"))
+    websocket_session(gw, ["a", "b"])
+    entry = json.loads(access_lines(gw, first + 1, "access.json")[first])
+    assert entry["status"] == 101
+    assert (entry["messages_in"], entry["messages_out"], entry["close_code"]) == (2, 2, 1000)
