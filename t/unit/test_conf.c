@@ -442,7 +442,7 @@ test_affinity(void)
           "${conf}:2: \"worker_cpu_affinity\" directive is duplicate",
           "worker_cpu_affinity twice");
     fails(NULL, "worker_processes 2;\nworker_cpu_affinity 01;\n",
-          "${conf}: \"worker_cpu_affinity\" gives 1 masks for 2 worker "
+          "${conf}:2: \"worker_cpu_affinity\" gives 1 masks for 2 worker "
           "processes",
           "fewer masks than workers");
 }
