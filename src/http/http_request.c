@@ -228,7 +228,7 @@ upgrade(struct wsg_conn *c, const struct wsg_http_request *r,
     c->bytes_out += n;
     c->status = 101;
     evtimer_del(&c->timer);
-    wsg_session_start(c, wcf, h.deflate ? &h.deflate_params : NULL);
+    wsg_session_start(c, wcf, h.deflate ? &h.deflate_params : NULL, NULL, NULL);
 }
 
 /* Answers the parsed request <r> whose head is <head_len> bytes. */

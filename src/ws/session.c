@@ -53,13 +53,18 @@ struct wsg_session {
     struct wsg_deflate *deflate; /* owned; NULL without the extension */
     uint64_t last_rx_ms;         /* last frame from the client */
     bool ping_sent;              /* a ping is out and unanswered */
-    bool paused;                 /* reading stopped: output over the cap */
+    unsigned holds;              /* reasons to stop reading the client */
+    bool draining;               /* output over half the cap: the handler
+                                    hears on_drain once it falls to 1/4 */
+    const struct wsg_session_handler *h;
+    void *hdata; /* the handler's, freed by its on_close */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void check_output(struct wsg_session *s);
 
 static void
 arm(struct wsg_session *s, uint64_t ms)
@@ -234,37 +239,98 @@ wsg_session_send(struct wsg_session *s, uint8_t opcode, uint8_t *data,
         put_frame(s, opcode, rsv, data, len);
     }
     s->c->msgs_out++;
+    check_output(s);
     return 0;
 }
 
-/* Stops reading while the output is over the cap: echo back-pressure. */
+/* Arms the drain notice once the output passes half the cap. */
 static void
-check_backpressure(struct wsg_session *s)
+check_output(struct wsg_session *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->c->bev);
 
-    if (!s->paused && evbuffer_get_length(out) > s->wcf->send_buffer_max / 2) {
-        s->paused = true;
-        bufferevent_disable(s->c->bev, EV_READ);
+    if (!s->draining &&
+        evbuffer_get_length(out) > s->wcf->send_buffer_max / 2) {
+        s->draining = true;
         /* on_write runs when the output drains below a quarter */
         bufferevent_setwatermark(s->c->bev, EV_WRITE,
                                  (size_t) s->wcf->send_buffer_max / 4, 0);
     }
 }
 
-/* A complete message arrived: hand it to its handler (the echo, today). */
+bool
+wsg_session_draining(const struct wsg_session *s)
+{
+    return s->draining;
+}
+
+void
+wsg_session_hold(struct wsg_session *s)
+{
+    if (s->holds++ == 0 && s->state != S_DONE) {
+        bufferevent_disable(s->c->bev, EV_READ);
+    }
+}
+
+void
+wsg_session_release(struct wsg_session *s)
+{
+    if (s->holds == 0 || --s->holds > 0 || s->state == S_DONE) {
+        return;
+    }
+    bufferevent_enable(s->c->bev, EV_READ);
+    /* frames may wait in the input already: no read event comes for them */
+    if (evbuffer_get_length(bufferevent_get_input(s->c->bev)) > 0) {
+        bufferevent_trigger(s->c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    }
+}
+
+/* The built-in echo: every message back to its sender, with back-pressure:
+ * while the client does not read its echoes, its messages are not read. */
+static void
+echo_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
+             size_t len)
+{
+    bool *held = data;
+
+    if (wsg_session_send(s, opcode, msg, len, 1) == 0 &&
+        wsg_session_draining(s) && !*held) {
+        *held = true;
+        wsg_session_hold(s);
+    }
+}
+
+static void
+echo_drain(struct wsg_session *s, void *data)
+{
+    bool *held = data;
+
+    if (*held) {
+        *held = false;
+        wsg_session_release(s);
+    }
+}
+
+static void
+echo_close(struct wsg_session *s, void *data, uint16_t code)
+{
+    (void) s;
+    (void) code;
+    free(data);
+}
+
+static const struct wsg_session_handler echo_handler = {
+    .on_message = echo_message,
+    .on_drain = echo_drain,
+    .on_close = echo_close,
+};
+
+/* A complete message arrived: the handler owns it from here. */
 static void
 deliver(struct wsg_session *s, uint8_t opcode, uint8_t *data, size_t len)
 {
     s->c->msgs_in++;
-    if (s->wcf->echo == 1) {
-        wsg_session_send(s, opcode, data, len, 1);
-        if (s->state == S_OPEN) {
-            check_backpressure(s);
-        }
-        return;
-    }
-    free(data);
+    s->h->on_message(s, s->hdata, opcode, data, len);
 }
 
 static void
@@ -466,7 +532,7 @@ on_read(struct bufferevent *bev, void *arg)
     struct wsg_session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    while (s->state != S_DONE && !s->paused) {
+    while (s->state != S_DONE && s->holds == 0) {
         if (!s->in_frame) {
             if (!read_header(s, in)) {
                 return;
@@ -485,12 +551,12 @@ on_write(struct bufferevent *bev, void *arg)
 {
     struct wsg_session *s = arg;
 
-    if (s->paused) {
-        s->paused = false;
+    if (s->draining) {
+        s->draining = false;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
-        /* frames may wait in the input already: no read event for them */
-        on_read(bev, s);
+        if (s->state != S_DONE && s->h->on_drain != NULL) {
+            s->h->on_drain(s, s->hdata);
+        }
     }
 }
 
@@ -558,11 +624,19 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void
+struct wsg_session *
 wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
-                  const struct wsg_deflate_params *dp)
+                  const struct wsg_deflate_params *dp,
+                  const struct wsg_session_handler *h, void *hdata)
 {
     struct wsg_session *s = wsg_calloc(1, sizeof(*s));
+
+    if (h == NULL) {
+        h = &echo_handler;
+        hdata = wsg_calloc(1, sizeof(bool));
+    }
+    s->h = h;
+    s->hdata = hdata;
     struct timeval wt = {(time_t) (wcf->send_timeout_ms / 1000),
                          (suseconds_t) ((wcf->send_timeout_ms % 1000) * 1000)};
 
@@ -588,8 +662,10 @@ wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     arm_heartbeat(s);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        on_read(c->bev, s);
+        /* deferred: the caller gets the session before any callback */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     }
+    return s;
 }
 
 void
@@ -598,6 +674,9 @@ wsg_session_free(struct wsg_session *s)
     if (s == NULL) {
         return;
     }
+    /* the handler lets go of its backend side before the session dies */
+    s->h->on_close(s, s->hdata,
+                   s->c->close_code ? s->c->close_code : WSG_WS_ABNORMAL);
     free(s->msg);
     wsg_deflate_free(s->deflate);
     free(s);

@@ -8,6 +8,7 @@
 #ifndef WSG_SESSION_H
 #define WSG_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,44 @@ struct wsg_ws_loc_conf;
 #define WSG_SESSION_GOING_AWAY WSG_WS_GOING_AWAY
 
 /*
+ * What a session does with its messages: the echo, a bridge to a backend.
+ * <data> is the handler's own state. on_message owns <msg> (malloc'd).
+ * on_drain (may be NULL) runs when output that passed half of
+ * websocket_send_buffer_max has drained to a quarter. on_close runs once,
+ * as the session is freed, with the close code sent or received (1006 for
+ * a dropped connection); it frees <data>. No callback runs after it.
+ */
+struct wsg_session_handler {
+    void (*on_message)(struct wsg_session *s, void *data, uint8_t opcode,
+                       uint8_t *msg, size_t len);
+    void (*on_drain)(struct wsg_session *s, void *data);
+    void (*on_close)(struct wsg_session *s, void *data, uint16_t code);
+};
+
+/*
  * Turns connection <c> (its 101 already queued) into a WebSocket session
  * with the settings <wcf> and, when permessage-deflate was agreed, <dp>
- * (NULL otherwise). Frames already in the input buffer are read at once.
+ * (NULL otherwise), handled by <h> with <hdata> (NULL: the built-in echo).
+ * Frames already in the input buffer are read from the next loop pass.
+ * Returns the session, owned by <c>.
  */
-void wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
-                       const struct wsg_deflate_params *dp);
+struct wsg_session *wsg_session_start(struct wsg_conn *c,
+                                      const struct wsg_ws_loc_conf *wcf,
+                                      const struct wsg_deflate_params *dp,
+                                      const struct wsg_session_handler *h,
+                                      void *hdata);
+
+/*
+ * Stops reading the client until as many releases as holds: flow control
+ * from a backend, or the echo's back-pressure. Holds are counted, so two
+ * reasons to stop do not release each other.
+ */
+void wsg_session_hold(struct wsg_session *s);
+void wsg_session_release(struct wsg_session *s);
+
+/* Whether the output to the client is over half its cap (on_drain will
+ * follow when it falls to a quarter). */
+bool wsg_session_draining(const struct wsg_session *s);
 
 /* Frees the session state only (the connection frees itself); NULL ok. */
 void wsg_session_free(struct wsg_session *s);
