@@ -102,20 +102,35 @@ wsg_conf_full_path(struct wsg_conf *cf, const char *path)
     return full;
 }
 
-/* Finds <name> in the modules' tables; sets *index to its module. */
+/*
+ * Finds <name> in the modules' tables; sets *index to its module. One name
+ * may have entries for different contexts ("server" is a block at main
+ * level and a member of upstream blocks): the one allowed in <ctx_type>
+ * wins; failing that, any, so the caller can say "not allowed here".
+ */
 static const struct wsg_directive *
-lookup(const struct wsg_cycle *cycle, struct wsg_str name, size_t *index)
+lookup(const struct wsg_cycle *cycle, struct wsg_str name, unsigned ctx_type,
+       size_t *index)
 {
+    const struct wsg_directive *found = NULL;
+
     for (size_t i = 0; i < cycle->nmodules; i++) {
         const struct wsg_directive *d = cycle->modules[i]->directives;
         for (; d != NULL && d->name != NULL; d++) {
-            if (wsg_str_eq(name, d->name)) {
+            if (!wsg_str_eq(name, d->name)) {
+                continue;
+            }
+            if (d->ctx & ctx_type) {
                 *index = i;
                 return d;
             }
+            if (found == NULL) {
+                found = d;
+                *index = i;
+            }
         }
     }
-    return NULL;
+    return found;
 }
 
 /*
@@ -192,7 +207,8 @@ handle(struct wsg_conf *cf, enum wsg_conf_tok term)
     }
 
     size_t index;
-    const struct wsg_directive *d = lookup(cf->cycle, cf->args[0], &index);
+    const struct wsg_directive *d =
+        lookup(cf->cycle, cf->args[0], cf->ctx_type, &index);
     if (d == NULL) {
         wsg_conf_error(cf, "unknown directive \"%s\"", name);
         return WSG_ERROR;

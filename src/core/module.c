@@ -10,15 +10,17 @@
 #include "core/core.h"
 #include "core/cycle.h"
 #include "http/http_conf.h"
+#include "upstream/upstream_conf.h"
 #include "ws/ws_conf.h"
 
 const struct wsg_module *const wsg_builtin_modules[] = {
     &wsg_core_module,
     &wsg_http_module,
     &wsg_ws_module,
+    &wsg_upstream_module,
 };
 
 const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
 
-_Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_WS_MODULE_INDEX,
+_Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_UPSTREAM_MODULE_INDEX,
                "core modules must sit at their fixed indices");

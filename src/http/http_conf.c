@@ -500,6 +500,11 @@ merge_server(struct wsg_conf *cf, struct wsg_http_srv_conf *scf)
         }
     }
     if (rv != NULL && rv != WSG_CONF_ERROR_SET) {
+        /* a phrase that names its own position ('!') is printed alone;
+         * any other is placed at the server block */
+        if (rv[0] == '!') {
+            cf->file = NULL;
+        }
         wsg_conf_error(cf, "%s", rv[0] == '!' ? rv + 1 : rv);
         rv = WSG_CONF_ERROR_SET;
     }

@@ -128,7 +128,7 @@ openssl_phrase(struct wsg_conf *cf, const char *what, const char *path)
 {
     char errs[512];
 
-    return wsg_conf_phrase(cf, "!cannot load %s \"%s\": %s", what, path,
+    return wsg_conf_phrase(cf, "cannot load %s \"%s\": %s", what, path,
                            wsg_tls_errors(NULL, errs, sizeof(errs)));
 }
 
@@ -143,7 +143,7 @@ configure_ctx(struct wsg_conf *cf, struct wsg_http_srv_conf *scf, SSL_CTX *ctx)
         ctx, (protos & WSG_TLS_V1_3) ? TLS1_3_VERSION : TLS1_2_VERSION);
     if (SSL_CTX_set_cipher_list(ctx, scf->ssl_ciphers) != 1) {
         char errs[512];
-        return wsg_conf_phrase(cf, "!invalid \"ssl_ciphers\" \"%s\": %s",
+        return wsg_conf_phrase(cf, "invalid \"ssl_ciphers\" \"%s\": %s",
                                scf->ssl_ciphers,
                                wsg_tls_errors(NULL, errs, sizeof(errs)));
     }
@@ -170,11 +170,11 @@ wsg_tls_init_server(struct wsg_conf *cf, struct wsg_http_srv_conf *scf)
     if (scf->ssl_certificate == NULL) {
         return scf->ssl_certificate_key == NULL
                    ? NULL
-                   : "!\"ssl_certificate_key\" is given without "
+                   : "\"ssl_certificate_key\" is given without "
                      "\"ssl_certificate\"";
     }
     if (scf->ssl_certificate_key == NULL) {
-        return "!\"ssl_certificate\" is given without \"ssl_certificate_key\"";
+        return "\"ssl_certificate\" is given without \"ssl_certificate_key\"";
     }
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -191,7 +191,7 @@ wsg_tls_init_server(struct wsg_conf *cf, struct wsg_http_srv_conf *scf)
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         return wsg_conf_phrase(cf,
-                               "!certificate key \"%s\" does not match "
+                               "certificate key \"%s\" does not match "
                                "certificate \"%s\"",
                                scf->ssl_certificate_key, scf->ssl_certificate);
     }
