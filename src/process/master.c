@@ -27,6 +27,7 @@
 #include "process/process.h"
 #include "process/signal.h"
 #include "process/worker.h"
+#include "upstream/peer_state.h"
 
 /* Workers of old generations tracked at once; older ones are stopped. */
 #define PROCS_MAX        (WSG_WORKERS_MAX * 4)
@@ -345,6 +346,13 @@ reload(struct master *m)
                 "reload failed, still running the previous configuration");
         return;
     }
+    if (wsg_peer_state_bind(next, err, sizeof(err)) != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, 0, "%s", err);
+        wsg_log(WSG_LOG_ERR, wsg_log_main, 0,
+                "reload failed, still running the previous configuration");
+        wsg_cycle_free(next);
+        return;
+    }
     if (open_listeners(m, next) != 0) {
         wsg_log(WSG_LOG_ERR, wsg_log_main, 0,
                 "reload failed, still running the previous configuration");
@@ -451,6 +459,16 @@ wsg_master_run(struct wsg_cycle *cycle, const struct wsg_master_args *args)
     wsg_log_main = &cycle->log;
     if (wsg_signal_init_master(&wait_set) != 0) {
         wsg_log(WSG_LOG_EMERG, wsg_log_main, errno, "sigaction() failed");
+        return 1;
+    }
+    char err[256];
+    if (wsg_peer_state_init() != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
+                "mmap() of the upstream state zone failed");
+        return 1;
+    }
+    if (wsg_peer_state_bind(cycle, err, sizeof(err)) != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, 0, "%s", err);
         return 1;
     }
     if (open_listeners(m, cycle) != 0) {
