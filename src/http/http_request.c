@@ -22,6 +22,8 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "process/worker.h"
+#include "upstream/upstream.h"
+#include "upstream/upstream_conf.h"
 #include "ws/session.h"
 #include "ws/ws_conf.h"
 #include "ws/ws_handshake.h"
@@ -89,8 +91,8 @@ respond(struct wsg_conn *c, int status, const char *extra, struct wsg_str body)
     wsg_conn_close_after_flush(c, "sending response to client");
 }
 
-static void
-respond_error(struct wsg_conn *c, int status, const char *extra)
+void
+wsg_http_respond_error(struct wsg_conn *c, int status, const char *extra)
 {
     char body[64];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
@@ -214,10 +216,19 @@ upgrade(struct wsg_conn *c, const struct wsg_http_request *r,
         wsg_log(WSG_LOG_INFO, &c->log, 0, "handshake refused with %d: %s",
                 status, why);
         evbuffer_drain(bufferevent_get_input(c->bev), head_len);
-        respond_error(c, status,
-                      status == 426 ? "Upgrade: websocket\r\n"
-                                      "Sec-WebSocket-Version: 13\r\n"
-                                    : "");
+        wsg_http_respond_error(c, status,
+                               status == 426 ? "Upgrade: websocket\r\n"
+                                               "Sec-WebSocket-Version: 13\r\n"
+                                             : "");
+        return;
+    }
+    evtimer_del(&c->timer);
+    const struct wsg_upstream_loc_conf *ulcf =
+        wsg_upstream_loc_conf(c->loc_conf);
+    if (ulcf->upstream != NULL) {
+        /* it copies what it needs of the head, which goes right after */
+        wsg_upstream_start(c, wcf, ulcf, &h, r);
+        evbuffer_drain(bufferevent_get_input(c->bev), head_len);
         return;
     }
     char resp[1024];
@@ -258,9 +269,11 @@ serve(struct wsg_conn *c, const struct wsg_http_request *r, size_t head_len)
         return;
     }
     const struct wsg_ws_loc_conf *wcf = wsg_ws_loc_conf(c->loc_conf);
-    if (lcf == NULL || !wsg_ws_is_endpoint(wcf)) {
+    const struct wsg_upstream_loc_conf *ulcf =
+        wsg_upstream_loc_conf(c->loc_conf);
+    if (lcf == NULL || (!wsg_ws_is_endpoint(wcf) && ulcf->upstream == NULL)) {
         evbuffer_drain(bufferevent_get_input(c->bev), head_len);
-        respond_error(c, 404, "");
+        wsg_http_respond_error(c, 404, "");
         return;
     }
     upgrade(c, r, wcf, head_len);
@@ -289,7 +302,7 @@ on_read(struct bufferevent *bev, void *arg)
                 err.why);
         c->bytes_in += len;
         evbuffer_drain(in, len);
-        respond_error(c, err.status, "");
+        wsg_http_respond_error(c, err.status, "");
         return;
     }
     c->bytes_in += (size_t) n;

@@ -16,6 +16,12 @@ struct wsg_http_addr;
 struct wsg_http_srv_conf;
 struct wsg_http_loc_conf;
 
+/*
+ * Answers <c> with <status>, a short text body and the extra header lines
+ * <extra> ("" for none), then closes it once sent.
+ */
+void wsg_http_respond_error(struct wsg_conn *c, int status, const char *extra);
+
 /* Starts reading the request head of the new connection <c>. */
 void wsg_http_request_start(struct wsg_conn *c);
 

@@ -53,6 +53,18 @@ wsg_conn_accept(struct wsg_worker *w, int fd, const struct sockaddr *peer,
     c->id = ++w->next_conn_id;
     c->addr = addr;
     wsg_listen_addr_text(peer, c->peer, sizeof(c->peer));
+    memcpy(&c->peer_addr, peer,
+           peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in));
+    socklen_t llen = sizeof(c->local_addr);
+    if (getsockname(fd, (struct sockaddr *) &c->local_addr, &llen) == -1) {
+        memset(&c->local_addr, 0, sizeof(c->local_addr));
+    }
+    /* the host part alone: "[::1]:80" gives "::1" */
+    const char *h = c->peer[0] == '[' ? c->peer + 1 : c->peer;
+    size_t hl = strcspn(h, c->peer[0] == '[' ? "]" : ":");
+    memcpy(c->peer_host, h, hl);
+    c->peer_host[hl] = '\0';
     c->log = w->cycle->log;
     c->log.conn_id = c->id;
     c->log.handler = log_context;
@@ -92,6 +104,11 @@ wsg_conn_free(struct wsg_conn *c)
     wsg_access_log_write(c);
     if (event_initialized(&c->timer)) {
         evtimer_del(&c->timer);
+    }
+    if (c->pending_free != NULL) {
+        c->pending_free(c->pending);
+        c->pending_free = NULL;
+        c->pending = NULL;
     }
     wsg_session_free(c->ws);
     c->ws = NULL;

@@ -30,12 +30,19 @@ struct wsg_conn {
     const struct wsg_http_addr *addr; /* the listen address, borrowed */
     void **loc_conf;                  /* chosen location, borrowed */
     struct wsg_session *ws;           /* owned; NULL before a 101 */
-    struct event timer;               /* header deadline, then the
-                                         session's heartbeat and close */
-    char peer[WSG_ADDR_TEXT_MAX];
-    struct wsg_log log;   /* "*id ... client: peer" */
-    struct timeval start; /* wall clock, for the access log */
-    uint64_t start_ms;    /* monotonic */
+    void (*pending_free)(void *data); /* frees work started for this
+                                         connection before its session
+                                         exists (a backend connect) */
+    void *pending;
+    struct event timer;                /* header deadline, then the
+                                          session's heartbeat and close */
+    char peer[WSG_ADDR_TEXT_MAX];      /* "1.2.3.4:5678" */
+    char peer_host[WSG_ADDR_TEXT_MAX]; /* "1.2.3.4", for $remote_addr */
+    struct sockaddr_storage peer_addr;
+    struct sockaddr_storage local_addr; /* for the PROXY protocol */
+    struct wsg_log log;                 /* "*id ... client: peer" */
+    struct timeval start;               /* wall clock, for the access log */
+    uint64_t start_ms;                  /* monotonic */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t msgs_in;

@@ -102,8 +102,7 @@ wsg_peer_state_bind(struct wsg_cycle *cycle, char *err, size_t errlen)
     /* slots nobody names and nobody uses any more are free again */
     for (size_t i = 0; i < WSG_PEER_STATES; i++) {
         struct wsg_peer_state *p = &zone->peers[i];
-        if (!bound[i] && atomic_load(&p->used) &&
-            atomic_load(&p->conns) == 0) {
+        if (!bound[i] && atomic_load(&p->used) && atomic_load(&p->conns) == 0) {
             atomic_store(&p->used, 0);
         }
     }

@@ -22,16 +22,16 @@ struct wsg_upstream_server;
 #define WSG_PEER_KEY_MAX 192
 
 struct wsg_peer_state {
-    atomic_uint used;                /* 0 free; set after key is written */
-    char key[WSG_PEER_KEY_MAX];      /* "upstream/127.0.0.1:9001" */
-    atomic_uint_fast64_t conns;      /* client sessions on it now */
-    atomic_uint fails;               /* passive failures in the window */
-    atomic_uint_fast64_t window_ms;  /* when that window started */
+    atomic_uint used;                   /* 0 free; set after key is written */
+    char key[WSG_PEER_KEY_MAX];         /* "upstream/127.0.0.1:9001" */
+    atomic_uint_fast64_t conns;         /* client sessions on it now */
+    atomic_uint fails;                  /* passive failures in the window */
+    atomic_uint_fast64_t window_ms;     /* when that window started */
     atomic_uint_fast64_t down_until_ms; /* passive: down until then */
-    atomic_uint check_down;          /* active: failing its checks */
-    atomic_uint check_fails;         /* consecutive failed checks */
-    atomic_uint check_passes;        /* consecutive passed checks */
-    atomic_uint_fast64_t dropped;    /* messages that could not go */
+    atomic_uint check_down;             /* active: failing its checks */
+    atomic_uint check_fails;            /* consecutive failed checks */
+    atomic_uint check_passes;           /* consecutive passed checks */
+    atomic_uint_fast64_t dropped;       /* messages that could not go */
     atomic_uint_fast64_t connect_fails;
 };
 

@@ -37,7 +37,11 @@ enum wsg_upstream_failover {
     WSG_FAILOVER_CLOSE,
 };
 
+struct wsg_balance_ring;
+struct wsg_balance_ring;
 struct wsg_peer_state;
+struct wsg_pool;
+struct wsg_pool;
 
 struct wsg_upstream_server {
     struct sockaddr_storage addr;
@@ -68,6 +72,11 @@ struct wsg_upstream {
     int proxy_protocol; /* 0 off, 1 or 2 the version, or unset */
     int failover;       /* enum wsg_upstream_failover, or unset */
     bool implicit;      /* made by "proxy_pass PROTOCOL HOST:PORT" */
+    /* per worker, made on first use after fork (the config is the
+     * worker's private copy then) */
+    int64_t *rr_weights;           /* smooth round robin state */
+    struct wsg_balance_ring *ring; /* consistent hash ring */
+    struct wsg_pool *pool;         /* mux/json pool connections */
 };
 
 struct wsg_upstream_main_conf {
