@@ -25,6 +25,7 @@
 #include "net/listen.h"
 #include "process/process.h"
 #include "process/signal.h"
+#include "upstream/health.h"
 #include "upstream/pool.h"
 
 #include <sys/prctl.h>
@@ -335,6 +336,7 @@ wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
     }
     /* pooled upstreams are connected before the first client needs them */
     wsg_pool_init(cycle, w->base);
+    wsg_health_init(cycle, w->base, slot);
     wsg_signal_worker_unblock();
     wsg_log(WSG_LOG_NOTICE, &cycle->log, 0,
             "worker process %u started, event method %s", slot,
