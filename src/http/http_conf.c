@@ -8,6 +8,7 @@
 
 #include "http/http_conf.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ static const char *set_access_log(struct wsg_conf *cf,
                                   const struct wsg_directive *d, void *conf);
 static const char *set_return(struct wsg_conf *cf,
                               const struct wsg_directive *d, void *conf);
+static const char *set_real_ip_from(struct wsg_conf *cf,
+                                    const struct wsg_directive *d, void *conf);
 
 static const struct wsg_conf_bounds header_size_bounds = {256, 1024 * 1024};
 static const struct wsg_conf_bounds headers_bounds = {8, WSG_HTTP_MAX_HEADERS};
@@ -67,6 +70,8 @@ static const struct wsg_directive http_directives[] = {
     {"ssl_session_tickets", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
      wsg_conf_set_flag, offsetof(struct wsg_http_srv_conf, ssl_session_tickets),
      NULL},
+    {"set_real_ip_from", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, WSG_CONF_MAX_ARGS,
+     set_real_ip_from, 0, NULL},
     {"client_max_headers", WSG_CTX_MAIN | WSG_CTX_SERVER, 1, 1,
      wsg_conf_set_num, offsetof(struct wsg_http_srv_conf, max_headers),
      &headers_bounds},
@@ -131,6 +136,10 @@ merge_srv_conf(struct wsg_conf *cf, void *parent, void *child)
     wsg_conf_merge_ptr(&scf->ssl_ciphers, prev->ssl_ciphers,
                        (char *) WSG_TLS_DEFAULT_CIPHERS);
     wsg_conf_merge_int(&scf->ssl_session_tickets, prev->ssl_session_tickets, 1);
+    if (scf->real_ip_from == NULL) {
+        scf->real_ip_from = prev->real_ip_from;
+        scf->nreal_ip_from = prev->nreal_ip_from;
+    }
     return wsg_tls_init_server(cf, scf);
 }
 
@@ -256,17 +265,29 @@ location_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     return NULL;
 }
 
+/* What a listen line says beyond the address and socket options. */
+struct listen_flags {
+    bool opt_set; /* socket options given on this line */
+    bool is_default;
+    bool ssl;
+    bool proxy_protocol;
+};
+
 /* Parses "name=value" options of listen into <o>; returns NULL or why. */
 static const char *
 listen_option(struct wsg_conf *cf, struct wsg_str a, struct wsg_listen_opt *o,
-              bool *is_default, bool *ssl)
+              struct listen_flags *fl)
 {
     if (wsg_str_eq(a, "ssl")) {
-        *ssl = true;
+        fl->ssl = true;
+        return NULL;
+    }
+    if (wsg_str_eq(a, "proxy_protocol")) {
+        fl->proxy_protocol = true;
         return NULL;
     }
     if (wsg_str_eq(a, "default_server")) {
-        *is_default = true;
+        fl->is_default = true;
         return NULL;
     }
     if (wsg_str_eq(a, "reuseport")) {
@@ -291,13 +312,6 @@ listen_option(struct wsg_conf *cf, struct wsg_str a, struct wsg_listen_opt *o,
     return wsg_conf_phrase(cf, "has an invalid parameter \"%s\"", a.p);
 }
 
-/* What a listen line says beyond the address and socket options. */
-struct listen_flags {
-    bool opt_set; /* socket options given on this line */
-    bool is_default;
-    bool ssl;
-};
-
 /* Records server <scf> on address <o>, merging with earlier listens. */
 static const char *
 add_addr(struct wsg_conf *cf, struct wsg_http_srv_conf *scf,
@@ -317,6 +331,7 @@ add_addr(struct wsg_conf *cf, struct wsg_http_srv_conf *scf,
         a = wsg_arena_alloc(cf->arena, sizeof(*a));
         a->opt = *o;
         a->ssl = fl->ssl;
+        a->proxy_protocol = fl->proxy_protocol;
         a->next = hmcf->addrs;
         hmcf->addrs = a;
         hmcf->naddrs++;
@@ -324,6 +339,11 @@ add_addr(struct wsg_conf *cf, struct wsg_http_srv_conf *scf,
         return wsg_conf_phrase(cf,
                                "!%s is listened to both with and "
                                "without \"ssl\"",
+                               o->text);
+    } else if (a->proxy_protocol != fl->proxy_protocol) {
+        return wsg_conf_phrase(cf,
+                               "!%s is listened to both with and "
+                               "without \"proxy_protocol\"",
                                o->text);
     } else if (opt_set && a->opt_set) {
         return wsg_conf_phrase(cf, "!duplicate listen options for %s", o->text);
@@ -353,7 +373,7 @@ set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
 {
     struct wsg_http_srv_conf *scf = conf;
     struct wsg_listen_opt addrs[ADDRS_PER_LISTEN], opt;
-    struct listen_flags fl = {false, false, false};
+    struct listen_flags fl = {false, false, false, false};
     const char *why;
 
     (void) d;
@@ -365,8 +385,7 @@ set_listen(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     opt.backlog = -1;
     opt.ipv6only = -1;
     for (unsigned i = 2; i < cf->nargs; i++) {
-        const char *rv =
-            listen_option(cf, cf->args[i], &opt, &fl.is_default, &fl.ssl);
+        const char *rv = listen_option(cf, cf->args[i], &opt, &fl);
         if (rv != NULL) {
             return rv;
         }
@@ -445,6 +464,88 @@ set_access_log(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
             cf->cycle, wsg_conf_full_path(cf, cf->args[1].p));
     }
     return NULL;
+}
+
+/* set_real_ip_from CIDR...: who may send a PROXY protocol header. */
+static const char *
+set_real_ip_from(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
+{
+    struct wsg_http_srv_conf *scf = conf;
+
+    (void) d;
+    if (scf->real_ip_from != NULL) {
+        return "is duplicate";
+    }
+    scf->real_ip_from =
+        wsg_arena_alloc(cf->arena, cf->nargs * sizeof(struct wsg_cidr));
+    for (unsigned i = 1; i < cf->nargs; i++) {
+        struct wsg_cidr *c = &scf->real_ip_from[scf->nreal_ip_from++];
+        char ip[64];
+        const char *slash = strchr(cf->args[i].p, '/');
+        size_t iplen =
+            slash ? (size_t) (slash - cf->args[i].p) : cf->args[i].len;
+        uint64_t bits = 0;
+        if (iplen >= sizeof(ip)) {
+            goto bad;
+        }
+        memcpy(ip, cf->args[i].p, iplen);
+        ip[iplen] = '\0';
+        if (inet_pton(AF_INET, ip, c->addr) == 1) {
+            c->family = AF_INET;
+            c->bits = 32;
+        } else if (inet_pton(AF_INET6, ip, c->addr) == 1) {
+            c->family = AF_INET6;
+            c->bits = 128;
+        } else {
+            goto bad;
+        }
+        if (slash != NULL) {
+            if (wsg_str_parse_uint(slash + 1, strlen(slash + 1), c->bits,
+                                   &bits) != 0) {
+                goto bad;
+            }
+            c->bits = (unsigned) bits;
+        }
+        continue;
+    bad:
+        return wsg_conf_phrase(cf,
+                               "has an invalid address \"%s\", "
+                               "expecting ADDRESS or ADDRESS/BITS",
+                               cf->args[i].p);
+    }
+    return NULL;
+}
+
+bool
+wsg_http_cidr_match(const struct wsg_cidr *cidrs, size_t n,
+                    const struct sockaddr *sa)
+{
+    uint8_t a[16];
+    int family = sa->sa_family;
+
+    if (family == AF_INET) {
+        struct sockaddr_in s4;
+        memcpy(&s4, sa, sizeof(s4));
+        memcpy(a, &s4.sin_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 s6;
+        memcpy(&s6, sa, sizeof(s6));
+        memcpy(a, &s6.sin6_addr, 16);
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct wsg_cidr *c = &cidrs[i];
+        unsigned full = c->bits / 8, rest = c->bits % 8;
+        if (c->family != family || memcmp(a, c->addr, full) != 0) {
+            continue;
+        }
+        uint8_t mask = (uint8_t) (0xFF << (8 - rest));
+        if (rest == 0 || ((a[full] ^ c->addr[full]) & mask) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* return CODE [TEXT]: answer with a fixed response, not WebSocket. */
@@ -530,6 +631,14 @@ init_main_conf(struct wsg_conf *cf, void *conf)
             a->default_server = a->servers[0];
         }
         const struct wsg_http_srv_conf *ds = a->default_server;
+        if (a->proxy_protocol && ds->nreal_ip_from == 0) {
+            return wsg_conf_phrase(cf,
+                                   "!%s:%u: %s is listened to with "
+                                   "\"proxy_protocol\" but no "
+                                   "\"set_real_ip_from\" says whom to "
+                                   "trust",
+                                   ds->file, ds->line, a->opt.text);
+        }
         if (a->ssl && ds->ssl_ctx == NULL) {
             return wsg_conf_phrase(cf,
                                    "!%s:%u: no \"ssl_certificate\" is "

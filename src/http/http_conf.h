@@ -22,8 +22,9 @@ struct wsg_http_srv_conf;
 struct wsg_http_addr {
     struct wsg_http_addr *next;
     struct wsg_listen_opt opt;
-    bool opt_set; /* options given explicitly */
-    bool ssl;     /* TLS on this address */
+    bool opt_set;        /* options given explicitly */
+    bool ssl;            /* TLS on this address */
+    bool proxy_protocol; /* a PROXY header precedes everything */
     struct wsg_http_srv_conf *default_server;
     struct wsg_http_srv_conf **servers; /* in config order */
     size_t nservers;
@@ -61,11 +62,24 @@ struct wsg_http_srv_conf {
     int64_t max_headers;        /* client_max_headers */
     char *ssl_certificate;      /* absolute path; NULL: none */
     char *ssl_certificate_key;
-    int ssl_protocols;          /* WSG_TLS_* bits; WSG_CONF_UNSET */
-    char *ssl_ciphers;          /* TLS 1.2 cipher list */
-    int ssl_session_tickets;    /* flag */
-    struct ssl_ctx_st *ssl_ctx; /* built at merge; freed with the cycle */
+    int ssl_protocols;             /* WSG_TLS_* bits; WSG_CONF_UNSET */
+    char *ssl_ciphers;             /* TLS 1.2 cipher list */
+    int ssl_session_tickets;       /* flag */
+    struct ssl_ctx_st *ssl_ctx;    /* built at merge; freed with the cycle */
+    struct wsg_cidr *real_ip_from; /* set_real_ip_from; NULL: none */
+    size_t nreal_ip_from;
 };
+
+/* An address block of set_real_ip_from. */
+struct wsg_cidr {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network byte order, masked */
+    unsigned bits;    /* prefix length */
+};
+
+/* Whether <sa> lies in one of the <n> blocks at <cidrs>. */
+bool wsg_http_cidr_match(const struct wsg_cidr *cidrs, size_t n,
+                         const struct sockaddr *sa);
 
 extern const struct wsg_module wsg_http_module;
 

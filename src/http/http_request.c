@@ -123,6 +123,7 @@ wsg_http_request_start(struct wsg_conn *c)
 
     c->log.action = "reading client request";
     evtimer_assign(&c->timer, c->w->base, on_header_timeout, c);
+    /* one deadline covers TLS and the request head */
     evtimer_add(&c->timer, &tv);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     /* never read more than a head can be, plus one byte to tell */

@@ -47,11 +47,14 @@ struct wsg_conn {
     uint64_t bytes_out;
     uint64_t msgs_in;
     uint64_t msgs_out;
-    int status;          /* HTTP status sent; 0 before */
-    uint16_t close_code; /* WebSocket close code, 0 none */
-    char *method;        /* owned; NULL before a request */
-    char *path;          /* owned */
-    bool closing;        /* flushing, then freed */
+    int status;             /* HTTP status sent; 0 before */
+    uint16_t close_code;    /* WebSocket close code, 0 none */
+    char *method;           /* owned; NULL before a request */
+    char *path;             /* owned */
+    bool closing;           /* flushing, then freed */
+    struct event *proxy_ev; /* reading a PROXY header off the socket;
+                               owns <proxy_fd> until the bufferevent */
+    int proxy_fd;
 };
 
 /*
@@ -61,6 +64,12 @@ struct wsg_conn {
  */
 void wsg_conn_accept(struct wsg_worker *w, int fd, const struct sockaddr *peer,
                      const struct wsg_http_addr *addr);
+
+/*
+ * Sets the client address of <c> (its text forms too): the socket's peer,
+ * or the one a trusted PROXY protocol header names.
+ */
+void wsg_conn_set_peer(struct wsg_conn *c, const struct sockaddr *peer);
 
 /*
  * Closes <c> now: the socket is closed (unsent output is dropped), the

@@ -202,9 +202,8 @@ wsg_tls_init_server(struct wsg_conf *cf, struct wsg_http_srv_conf *scf)
     return rv;
 }
 
-struct bufferevent *
-wsg_tls_bev_new(struct event_base *base, int fd,
-                const struct wsg_http_addr *addr, const struct wsg_log *log)
+static SSL *
+ssl_new(const struct wsg_http_addr *addr, const struct wsg_log *log)
 {
     ERR_clear_error();
     SSL *ssl = SSL_new(addr->default_server->ssl_ctx);
@@ -215,6 +214,17 @@ wsg_tls_bev_new(struct event_base *base, int fd,
         return NULL;
     }
     SSL_set_ex_data(ssl, addr_index, (void *) addr);
+    return ssl;
+}
+
+struct bufferevent *
+wsg_tls_bev_new(struct event_base *base, int fd,
+                const struct wsg_http_addr *addr, const struct wsg_log *log)
+{
+    SSL *ssl = ssl_new(addr, log);
+    if (ssl == NULL) {
+        return NULL;
+    }
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
