@@ -59,6 +59,10 @@ wsg_tls_errors(struct bufferevent *bev, char *buf, size_t len)
     buf[0] = '\0';
     while ((e = bev ? bufferevent_get_openssl_error(bev) : ERR_get_error())) {
         char one[256];
+        if (ERR_GET_LIB(e) == 0) {
+            /* libevent's own marker, not an OpenSSL reason */
+            continue;
+        }
         ERR_error_string_n(e, one, sizeof(one));
         int k = snprintf(buf + n, len - n, "%s%s", n ? "; " : "", one);
         if (k < 0 || (size_t) k >= len - n) {

@@ -36,12 +36,15 @@ def free_port():
 
 
 def port_refuses(port):
-    """True when a connection to <port> is refused."""
+    """True when a connection to <port> is refused. A reset while the
+    listener is being closed means "not closed yet", not an error."""
     try:
         with socket.create_connection((HOST, port), timeout=1.0):
             return False
     except ConnectionRefusedError:
         return True
+    except (ConnectionResetError, socket.timeout):
+        return False
 
 
 class Response:
