@@ -76,8 +76,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-wsg_health_init(struct wsg_cycle *cycle, struct event_base *base,
-                unsigned slot)
+wsg_health_init(struct wsg_cycle *cycle, struct event_base *base, unsigned slot)
 {
     const struct wsg_upstream_main_conf *umcf =
         wsg_upstream_main_conf(cycle->main_conf);
