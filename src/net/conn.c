@@ -32,8 +32,6 @@
 
 /* How long a response or a close frame may take to leave. */
 #define FLUSH_TIMEOUT_S 10
-/* A PROXY header (v2 with TLVs) fits in this; more is not one. */
-#define PROXY_READ_MAX  1024
 
 static size_t
 log_context(const struct wsg_log *log, char *buf, size_t len)
@@ -75,7 +73,7 @@ static void
 on_proxy_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct wsg_conn *c = arg;
-    uint8_t buf[PROXY_READ_MAX];
+    uint8_t buf[WSG_PROXY_READ_MAX];
     struct sockaddr_storage src;
     const char *why = "connection closed";
 

@@ -25,7 +25,7 @@
 #define V2_HEADER   16
 /* §2.2 allows 64 KiB of TLVs; a gateway needs none of them, so the block
  * after the header is capped at an IPv6 address block plus 512 bytes */
-#define V2_BODY_MAX (36 + 512)
+#define V2_BODY_MAX (WSG_PROXY_READ_MAX - V2_HEADER)
 
 #define V2_LOCAL 0x20
 #define V2_PROXY 0x21
@@ -208,7 +208,7 @@ v1_fields(const char *s, size_t len, struct sockaddr_storage *src,
           const char **why)
 {
     struct wsg_str f[5];
-    struct sockaddr_storage dst;
+    struct sockaddr_storage from, to;
 
     /* §2.1: after UNKNOWN the receiver ignores the rest of the line */
     if (len >= 7 && memcmp(s, "UNKNOWN", 7) == 0 && (len == 7 || s[7] == ' ')) {
@@ -229,11 +229,12 @@ v1_fields(const char *s, size_t len, struct sockaddr_storage *src,
         *why = "unsupported v1 protocol";
         return WSG_ERROR;
     }
-    if (v1_endpoint(family, f[1], f[3], src) != 0 ||
-        v1_endpoint(family, f[2], f[4], &dst) != 0) {
+    if (v1_endpoint(family, f[1], f[3], &from) != 0 ||
+        v1_endpoint(family, f[2], f[4], &to) != 0) {
         *why = "malformed v1 header";
         return WSG_ERROR;
     }
+    *src = from;
     return 0;
 }
 

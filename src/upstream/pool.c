@@ -495,7 +495,11 @@ deliver(struct link *l, struct binding *b, const struct wsg_envelope *env)
         memcpy(reason, env->reason.p, n);
         reason[n] = '\0';
         wsg_session_close(
-            b->s, env->code == WSG_WS_NO_STATUS ? WSG_WS_NORMAL : env->code,
+            b->s,
+            /* "no code" and an echoed "dropped" (1006) mean a plain close */
+            env->code == WSG_WS_NO_STATUS || env->code == WSG_WS_ABNORMAL
+                ? WSG_WS_NORMAL
+                : env->code,
             reason);
         break;
     }

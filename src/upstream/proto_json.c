@@ -282,7 +282,7 @@ decode_message(const json_t *j, struct wsg_envelope *env, uint8_t **owned,
     return 0;
 }
 
-/* The close code member <c> (present): an integer that may be sent. */
+/* The close code member <c> (present): see wsg_mux_close_code_ok(). */
 static int
 decode_code(const json_t *c, uint16_t *code, const char **why)
 {
@@ -291,7 +291,7 @@ decode_code(const json_t *c, uint16_t *code, const char **why)
         return WSG_ERROR;
     }
     json_int_t v = json_integer_value(c);
-    if (v < 0 || v > UINT16_MAX || !wsg_ws_close_code_valid((uint16_t) v)) {
+    if (v < 0 || v > UINT16_MAX || !wsg_mux_close_code_ok((uint16_t) v)) {
         *why = "close code that may not be sent";
         return WSG_ERROR;
     }

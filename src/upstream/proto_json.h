@@ -57,11 +57,12 @@ int wsg_json_line_end(const uint8_t *p, size_t len, size_t max_line);
  * - ping, pong: env->id is 0 ("id" is not read); env->data/len is "data"
  *   (empty when absent), in *<owned> when not empty.
  * - pause, resume: env->id; env->data is NULL.
- * Also refused: a '\n' before the line's last byte, a close code that may
- * not be sent, a reason over 123 bytes or without a code, ping data over
- * 125 bytes, non-canonical base64 (RFC 4648 §3.5: bits after the last
- * byte must be zero). A member whose value is null counts as absent, and
- * a member name given twice makes the line malformed.
+ * Also refused: a '\n' before the line's last byte, a close code that
+ * wsg_mux_close_code_ok() refuses, a reason over 123 bytes or without a
+ * code, ping data over 125 bytes, non-canonical base64 (RFC 4648 §3.5:
+ * bits after the last byte must be zero). A member whose value is null
+ * counts as absent, and a member name given twice makes the line
+ * malformed.
  */
 int wsg_json_decode(const uint8_t *line, size_t len, struct wsg_envelope *env,
                     uint8_t **owned, const char **why);

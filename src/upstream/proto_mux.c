@@ -73,26 +73,38 @@ payload_max(uint8_t kind, size_t max_message, const char **why)
     }
 }
 
-/* Reads env->data as a close payload: the same rules as a client's. */
+/* Reads env->data as a close payload: a client's rules, but for 1006. */
 static int
 close_payload(struct wsg_envelope *env, const char **why)
 {
-    uint16_t rc = wsg_ws_close_parse(env->data, env->len, &env->code);
-
-    if (rc == WSG_WS_INVALID_DATA) {
+    if (env->len == 0) {
+        env->code = WSG_WS_NO_STATUS;
+        return 0;
+    }
+    if (env->len == 1) {
+        *why = "close payload of 1 byte";
+        return WSG_ERROR;
+    }
+    env->code = (uint16_t) (env->data[0] << 8 | env->data[1]);
+    if (!wsg_mux_close_code_ok(env->code)) {
+        *why = "close code that may not be sent";
+        return WSG_ERROR;
+    }
+    if (!wsg_utf8_valid(env->data + 2, env->len - 2)) {
         *why = "close reason not UTF-8";
         return WSG_ERROR;
     }
-    if (rc != 0) {
-        *why = env->len == 1 ? "close payload of 1 byte"
-                             : "close code that may not be sent";
-        return WSG_ERROR;
-    }
-    if (env->len >= 2) {
-        env->reason.p = (const char *) env->data + 2;
-        env->reason.len = env->len - 2;
-    }
+    env->reason.p = (const char *) env->data + 2;
+    env->reason.len = env->len - 2;
     return 0;
+}
+
+bool
+wsg_mux_close_code_ok(uint16_t code)
+{
+    /* the gateway's own code for a client that dropped its connection:
+     * an echo backend sends it back, which must not cost the link */
+    return code == WSG_WS_ABNORMAL || wsg_ws_close_code_valid(code);
 }
 
 int

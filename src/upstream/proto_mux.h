@@ -33,9 +33,11 @@ size_t wsg_mux_header(uint8_t *out, uint8_t kind, uint8_t flags, uint64_t id,
  * at most INT_MAX - WSG_MUX_HEADER (the total must fit the int result);
  * open WSG_ENV_CONTROL_MAX; close, ping and pong WSG_WS_MAX_CONTROL (125,
  * what a WebSocket close or ping frame can carry); pause and resume 0.
- * A close reason must also be UTF-8. Each field is judged as soon as its
- * bytes are in: a bad kind fails on the first byte, bad flags on the
- * second, a length on the 14th, so garbage never waits for a payload.
+ * A close reason must also be UTF-8, and its code pass
+ * wsg_mux_close_code_ok() (1006 is the one code accepted that a peer may
+ * not send). Each field is judged as soon as its bytes are in: a bad kind
+ * fails on the first byte, bad flags on the second, a length on the 14th,
+ * so garbage never waits for a payload.
  * Flag bit 0 is accepted on every kind but only a message reads it.
  * On success: env->binary is the flag for a message, else false; env->id
  * is 0 for ping and pong (their id field is ignored); env->data/len is the
@@ -58,6 +60,15 @@ char *wsg_mux_open_payload(const struct wsg_env_open *o, size_t *len);
  * it), true for every other envelope.
  */
 bool wsg_mux_check_text(const struct wsg_envelope *env);
+
+/*
+ * Whether a backend's close envelope may carry code <code>: a code a
+ * WebSocket peer may send (wsg_ws_close_code_valid()), or 1006, which the
+ * gateway itself sends for a client that dropped its connection, so that
+ * an echo backend's copy is no protocol error. 1006 never goes into a
+ * close frame: the caller treats it as a close without a code.
+ */
+bool wsg_mux_close_code_ok(uint16_t code);
 
 /*
  * Adds the members of an open envelope ("path", "query", "remote",
