@@ -147,6 +147,18 @@ wsg_peer_failed(const struct wsg_upstream_server *s, uint64_t now_ms)
     }
 }
 
+void
+wsg_peer_recovered(const struct wsg_upstream_server *s)
+{
+    struct wsg_peer_state *p = s->state;
+
+    if (p != NULL &&
+        (atomic_load(&p->down_until_ms) != 0 || atomic_load(&p->fails) != 0)) {
+        atomic_store(&p->down_until_ms, 0);
+        atomic_store(&p->fails, 0);
+    }
+}
+
 bool
 wsg_peer_checked(const struct wsg_upstream_server *s, bool ok, unsigned fails,
                  unsigned passes)

@@ -58,6 +58,9 @@ bool wsg_peer_up(const struct wsg_upstream_server *s, uint64_t now_ms);
 /* A connect or I/O failure: counts towards max_fails in fail_timeout. */
 void wsg_peer_failed(const struct wsg_upstream_server *s, uint64_t now_ms);
 
+/* A connect to <s> succeeded: passive failures are forgotten. */
+void wsg_peer_recovered(const struct wsg_upstream_server *s);
+
 /* An active check's result; returns true when it changed up/down. */
 bool wsg_peer_checked(const struct wsg_upstream_server *s, bool ok,
                       unsigned fails, unsigned passes);

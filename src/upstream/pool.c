@@ -25,6 +25,7 @@
 #include "core/cycle.h"
 #include "http/http_parse.h"
 #include "http/http_request.h"
+#include "http/http_var.h"
 #include "net/conn.h"
 #include "process/process.h"
 #include "process/worker.h"
@@ -87,6 +88,8 @@ struct binding {
     size_t server_counted; /* server whose conns count us, or SIZE_MAX */
     uint8_t *open;         /* the open envelope's payload (mux) or line */
     size_t open_len;
+    char *key;             /* hash key, to pick its server again; owned */
+    size_t keylen;
 };
 
 /* ---- the worker's id map ---- */
@@ -313,11 +316,33 @@ unreachable(const struct wsg_pool *p)
 }
 
 static struct link *
-choose_link(struct wsg_pool *p, uint64_t excluded)
+choose_link(struct wsg_pool *p, const struct binding *b, uint64_t excluded)
 {
-    int s = wsg_upstream_pick(p->u, "", 0, excluded | unreachable(p));
+    const char *key = b && b->key ? b->key : "";
+    size_t len = b && b->key ? b->keylen : 0;
+    int s = wsg_upstream_pick(p->u, key, len, excluded | unreachable(p));
 
     return s < 0 ? NULL : best_link(p, (size_t) s);
+}
+
+/* Counts a message that could not be delivered; logs at most once a
+ * second per worker, with the count since the last line. */
+static void
+dropped(struct wsg_pool *p, size_t server, const char *why)
+{
+    static uint64_t last_ms, pending;
+    uint64_t now = wsg_process_now_ms();
+
+    atomic_fetch_add(&p->u->servers[server].state->dropped, 1);
+    pending++;
+    if (now - last_ms >= 1000) {
+        wsg_log(WSG_LOG_WARN, p->log, 0,
+                "upstream \"%s\" server %s: %llu messages dropped (%s)",
+                p->u->name, p->u->servers[server].text,
+                (unsigned long long) pending, why);
+        last_ms = now;
+        pending = 0;
+    }
 }
 
 /* ---- session handler ---- */
@@ -332,7 +357,8 @@ on_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
     (void) s;
     if (b->l == NULL) {
         /* between links during failover: nowhere to go, counted */
-        atomic_fetch_add(&b->pool->u->servers[0].state->dropped, 1);
+        dropped(b->pool, b->server_counted == SIZE_MAX ? 0 : b->server_counted,
+                "client between backend connections");
         free(msg);
         return;
     }
@@ -358,6 +384,7 @@ on_close(struct wsg_session *s, void *data, uint16_t code)
     count(b, SIZE_MAX);
     map_del(b);
     free(b->open);
+    free(b->key);
     free(b);
 }
 
@@ -440,14 +467,14 @@ fail_over(struct link *l)
     while ((b = TAILQ_FIRST(&l->bound)) != NULL) {
         unbind(b);
         struct link *to = u->failover == WSG_FAILOVER_REOPEN
-                              ? choose_link(l->pool, 1ull << l->server)
+                              ? choose_link(l->pool, b, 1ull << l->server)
                               : NULL;
         if (to != NULL) {
             bind_to(b, to);
             send_open(to, b);
             continue;
         }
-        bool other = choose_link(l->pool, 1ull << l->server) != NULL;
+        bool other = choose_link(l->pool, b, 1ull << l->server) != NULL;
         wsg_session_close(b->s, other ? WSG_WS_RESTART : WSG_WS_INTERNAL,
                           "backend connection lost");
     }
@@ -482,7 +509,7 @@ deliver(struct link *l, struct binding *b, const struct wsg_envelope *env)
     switch (env->kind) {
     case WSG_ENV_MESSAGE:
         if (!env->binary && !wsg_mux_check_text(env)) {
-            atomic_fetch_add(&l->pool->u->servers[l->server].state->dropped, 1);
+            dropped(l->pool, l->server, "text that is not UTF-8");
             return;
         }
         wsg_session_send(b->s, env->binary ? WSG_WS_BINARY : WSG_WS_TEXT,
@@ -538,7 +565,7 @@ handle(struct link *l, const struct wsg_envelope *env)
     if (b == NULL || b->l != l) {
         /* a client gone, or one that is now on another link */
         if (env->kind == WSG_ENV_MESSAGE) {
-            atomic_fetch_add(&l->pool->u->servers[l->server].state->dropped, 1);
+            dropped(l->pool, l->server, "unknown connection id");
         }
         return;
     }
@@ -646,6 +673,8 @@ on_link_event(struct bufferevent *be, short what, void *arg)
 
     (void) be;
     if (what & BEV_EVENT_CONNECTED) {
+        /* the server answers again: no passive down-time for it */
+        wsg_peer_recovered(&l->pool->u->servers[l->server]);
         l->state = L_UP;
         l->backoff_ms = BACKOFF_FIRST_MS;
         l->last_rx_ms = wsg_process_now_ms();
@@ -799,7 +828,16 @@ wsg_pool_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     if (u->pool == NULL) {
         u->pool = pool_new(u, c->w->base, &c->w->cycle->log);
     }
-    struct link *l = choose_link(u->pool, 0);
+    char key[256];
+    size_t keylen = 0;
+    if (u->balance == WSG_BALANCE_HASH) {
+        keylen =
+            wsg_http_var_expand(u->hash_key, r, c->peer_host, key, sizeof(key));
+    }
+    struct binding probe = {0};
+    probe.key = key;
+    probe.keylen = keylen;
+    struct link *l = choose_link(u->pool, &probe, 0);
     if (l == NULL) {
         wsg_log(WSG_LOG_ERR, &c->log, 0,
                 "no server of upstream \"%s\" has a live connection", u->name);
@@ -812,6 +850,10 @@ wsg_pool_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     b->wcf = wcf;
     b->id = wsg_peer_state_next_id();
     b->server_counted = SIZE_MAX;
+    if (keylen > 0) {
+        b->key = wsg_strndup(key, keylen);
+        b->keylen = keylen;
+    }
     make_open(b, ulcf, h, r);
     map_put(b);
 

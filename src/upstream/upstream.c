@@ -173,7 +173,7 @@ on_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
     (void) opcode;
     switch (b->u->protocol) {
     case WSG_PROTO_LINE:
-        if (memchr(msg, '\n', len) != NULL) {
+        if (len > 0 && memchr(msg, '\n', len) != NULL) {
             free(msg);
             wsg_session_close(s, WSG_WS_UNSUPPORTED,
                               "a line message cannot hold a newline");
@@ -244,6 +244,9 @@ take_messages(struct bridge *b, struct evbuffer *in, bool eof)
             n = avail < max ? avail : max;
         } else if (b->u->protocol == WSG_PROTO_LINE) {
             struct evbuffer_ptr nl = evbuffer_search(in, "\n", 1, NULL);
+            if (nl.pos > (ssize_t) max) {
+                return WSG_ERROR;
+            }
             if (nl.pos < 0) {
                 if (avail > max) {
                     return WSG_ERROR;
@@ -394,6 +397,7 @@ on_connect_event(struct bufferevent *be, short what, void *arg)
 
     (void) be;
     if (what & BEV_EVENT_CONNECTED) {
+        wsg_peer_recovered(srv);
         connected(b);
         return;
     }

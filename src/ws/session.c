@@ -330,6 +330,10 @@ static void
 deliver(struct wsg_session *s, uint8_t opcode, uint8_t *data, size_t len)
 {
     s->c->msgs_in++;
+    if (data == NULL) {
+        /* an empty message has no buffer; handlers always get one */
+        data = wsg_malloc(1);
+    }
     s->h->on_message(s, s->hdata, opcode, data, len);
 }
 

@@ -32,6 +32,8 @@ STOP_TIMEOUT = 5.0
 CLI_TIMEOUT = 10.0
 
 SEVERE = re.compile(r"\[(alert|crit|emerg)\]")
+# a sanitizer that writes to stderr instead of its log_path still fails
+SANITIZER = re.compile(r"runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer")
 PLACEHOLDER = re.compile(r"\$(port\w*)")
 
 
@@ -238,7 +240,9 @@ class Gateway:
             if not path.exists():
                 continue
             for line in path.read_text(errors="replace").splitlines():
-                if SEVERE.search(line) and not any(rx.search(line) for rx in self.allowed):
+                if SANITIZER.search(line):
+                    bad.append(f"{path.name}: {line}")
+                elif SEVERE.search(line) and not any(rx.search(line) for rx in self.allowed):
                     bad.append(f"{path.name}: {line}")
         return bad
 
