@@ -16,6 +16,7 @@ connection (or, for mux, the reference server answering "whoami").
 """
 import asyncio
 import json
+import signal
 import re
 import time
 from collections import Counter
@@ -176,6 +177,45 @@ def test_least_conn_sends_new_clients_to_the_server_with_fewer(gateway, backends
     split, again = asyncio.run(scenario())
     assert split == {"a": 3, "b": 3}
     assert again == ["a", "a", "a"]
+
+
+def test_least_conn_counts_survive_a_reload(gateway, backends):
+    """The counts live in memory shared by all workers and generations:
+    clients held by retiring workers still weigh on their server."""
+    a = backends.raw("name", "a")
+    b = backends.raw("name", "b")
+    text = config([a.address, b.address], balance="least_conn", workers=2)
+    gw = gateway(text.replace("events {", "worker_shutdown_timeout 30s;\nevents {"))
+
+    async def scenario():
+        held = []
+        for _ in range(4):
+            c = await AsyncClient.connect(gw.port, "/ws", timeout=TIMEOUT)
+            held.append((c, (await c.recv()).decode().strip()))
+        on_b = [c for c, name in held if name == "b"]
+        for c in on_b:
+            await c.close()
+        await asyncio.to_thread(wait_until, lambda: established(b.port) == 0, TIMEOUT,
+                                "the gateway to close its connections to b")
+        # a new generation of workers: a's two clients stay on the old one
+        old = set(gw.worker_pids())
+        gw.signal(signal.SIGHUP)
+        await asyncio.to_thread(wait_until,
+                                lambda: len(set(gw.worker_pids()) - old) >= 2,
+                                TIMEOUT, "two workers of the new generation")
+        await asyncio.to_thread(gw.wait_log, r"reconfigured")
+        fresh = []
+        for _ in range(2):
+            c = await AsyncClient.connect(gw.port, "/ws", timeout=TIMEOUT)
+            fresh.append((c, (await c.recv()).decode().strip()))
+        for c, _ in held + fresh:
+            if c not in on_b:
+                await c.close()
+        return Counter(name for _, name in held), [name for _, name in fresh]
+
+    split, fresh = asyncio.run(scenario())
+    assert split == {"a": 2, "b": 2}
+    assert fresh == ["b", "b"]
 
 
 def test_least_conn_honours_weights(gateway, backends):
