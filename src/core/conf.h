@@ -12,50 +12,12 @@
 #include <stdint.h>
 
 #include "core/str.h"
+#include "wsgate_module.h"
 
 struct wsg_arena;
 struct wsg_cycle;
 struct wsg_conf;
 struct wsg_directive;
-
-/* Contexts a directive may appear in (bit mask). */
-#define WSG_CTX_MAIN     0x0001u
-#define WSG_CTX_EVENTS   0x0002u
-#define WSG_CTX_SERVER   0x0004u
-#define WSG_CTX_LOCATION 0x0008u
-#define WSG_CTX_UPSTREAM 0x0010u
-#define WSG_CTX_ANY      0x00ffu
-/* The directive takes a { ... } body, which its handler parses. */
-#define WSG_DIR_BLOCK    0x0100u
-
-/* Most arguments a directive can take; also "no upper bound" in tables. */
-#define WSG_CONF_MAX_ARGS 32
-
-/* Sentinels meaning "not set in this context": duplicates and merging. */
-#define WSG_CONF_UNSET     (-1)
-#define WSG_CONF_UNSET_U64 UINT64_MAX
-#define WSG_CONF_UNSET_I64 INT64_MIN
-
-/*
- * A directive handler. <conf> is the module's configuration structure of
- * the level the directive writes to (see wsg_conf_target()). Returns NULL
- * on success, or a short static or arena-held phrase that the parser
- * prints as `FILE:LINE: "name" directive PHRASE` (a phrase that starts
- * with '!' is printed alone, without the directive prefix).
- */
-typedef const char *(*wsg_directive_fn)(struct wsg_conf *cf,
-                                        const struct wsg_directive *d,
-                                        void *conf);
-
-struct wsg_directive {
-    const char *name;
-    unsigned ctx;      /* WSG_CTX_* where allowed, | WSG_DIR_BLOCK */
-    unsigned min_args; /* not counting the name */
-    unsigned max_args; /* WSG_CONF_MAX_ARGS for "any number" */
-    wsg_directive_fn set;
-    size_t offset;    /* field in <conf>, for the generic setters */
-    const void *data; /* enum table or bounds, for the generic setters */
-};
 
 /* A module's configuration structures, indexed by module index. */
 struct wsg_conf_ctx {
@@ -130,51 +92,11 @@ extern const char WSG_CONF_ERROR_SET[];
 const char *wsg_conf_error(struct wsg_conf *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Formats a phrase into the arena, for handlers' returns. */
-const char *wsg_conf_phrase(struct wsg_conf *cf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /*
  * Resolves <path> against the prefix unless it is absolute. Returns an
  * arena string.
  */
 char *wsg_conf_full_path(struct wsg_conf *cf, const char *path);
-
-/* Entry for wsg_conf_set_enum()'s data: a NULL-name-terminated table. */
-struct wsg_conf_enum {
-    const char *name;
-    int value;
-};
-
-/* Inclusive bounds for wsg_conf_set_num/size/msec; data may be NULL. */
-struct wsg_conf_bounds {
-    uint64_t min;
-    uint64_t max;
-};
-
-/*
- * Generic setters; the field at d->offset has the type named. Each refuses
- * a second setting in one context ("is duplicate"), and a value that does
- * not parse or is out of bounds, naming it.
- *   flag: int, "on"|"off"             num:  int64_t, decimal
- *   size: uint64_t, 512 64k 1m 1g     msec: uint64_t, 250ms 30s 5m 1h 1d
- *   str:  char *, arena copy          enum: int, per d->data
- *   path: char *, made absolute against the prefix
- */
-const char *wsg_conf_set_flag(struct wsg_conf *cf,
-                              const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_num(struct wsg_conf *cf, const struct wsg_directive *d,
-                             void *conf);
-const char *wsg_conf_set_size(struct wsg_conf *cf,
-                              const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_msec(struct wsg_conf *cf,
-                              const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_str(struct wsg_conf *cf, const struct wsg_directive *d,
-                             void *conf);
-const char *wsg_conf_set_enum(struct wsg_conf *cf,
-                              const struct wsg_directive *d, void *conf);
-const char *wsg_conf_set_path(struct wsg_conf *cf,
-                              const struct wsg_directive *d, void *conf);
 
 /* Merge helpers: take the parent's value, else the default, when unset. */
 static inline void

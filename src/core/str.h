@@ -11,10 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-struct wsg_str {
-    const char *p;
-    size_t len;
-};
+#include "wsgate_module.h" /* struct wsg_str */
 
 #define WSG_STR(lit) ((struct wsg_str){(lit), sizeof(lit) - 1})
 

@@ -88,7 +88,7 @@ struct binding {
     size_t server_counted; /* server whose conns count us, or SIZE_MAX */
     uint8_t *open;         /* the open envelope's payload (mux) or line */
     size_t open_len;
-    char *key;             /* hash key, to pick its server again; owned */
+    char *key; /* hash key, to pick its server again; owned */
     size_t keylen;
 };
 
@@ -240,15 +240,15 @@ send_close(struct link *l, uint64_t id, uint16_t code)
 static void
 count(struct binding *b, size_t server)
 {
-    const struct wsg_upstream_server *s = &b->pool->u->servers[server];
+    struct wsg_upstream_server *servers = b->pool->u->servers;
 
     if (b->server_counted != SIZE_MAX) {
-        atomic_fetch_sub(&b->pool->u->servers[b->server_counted].state->conns,
-                         1);
+        atomic_fetch_sub(&servers[b->server_counted].state->conns, 1);
     }
     b->server_counted = server;
-    if (server != SIZE_MAX && s->state != NULL) {
-        atomic_fetch_add(&s->state->conns, 1);
+    /* SIZE_MAX: counted nowhere (the index must not even be formed) */
+    if (server != SIZE_MAX && servers[server].state != NULL) {
+        atomic_fetch_add(&servers[server].state->conns, 1);
     }
 }
 
@@ -512,8 +512,8 @@ deliver(struct link *l, struct binding *b, const struct wsg_envelope *env)
             dropped(l->pool, l->server, "text that is not UTF-8");
             return;
         }
-        wsg_session_send(b->s, env->binary ? WSG_WS_BINARY : WSG_WS_TEXT,
-                         (uint8_t *) env->data, env->len, 0);
+        wsg_session_queue(b->s, env->binary ? WSG_WS_BINARY : WSG_WS_TEXT,
+                          (uint8_t *) env->data, env->len, 0);
         break;
     case WSG_ENV_CLOSE: {
         char reason[124];

@@ -226,7 +226,7 @@ to_client(struct bridge *b, uint8_t *data, size_t len)
             opcode = WSG_WS_TEXT;
         }
     }
-    wsg_session_send(b->s, opcode, data, len, 1);
+    wsg_session_queue(b->s, opcode, data, len, 1);
 }
 
 /* Takes the complete messages out of the backend's input. */

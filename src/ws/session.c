@@ -198,8 +198,8 @@ wsg_session_close(struct wsg_session *s, uint16_t code, const char *reason)
 }
 
 int
-wsg_session_send(struct wsg_session *s, uint8_t opcode, uint8_t *data,
-                 size_t len, int owned)
+wsg_session_queue(struct wsg_session *s, uint8_t opcode, uint8_t *data,
+                  size_t len, int owned)
 {
     struct evbuffer *out = bufferevent_get_output(s->c->bev);
 
@@ -293,7 +293,7 @@ echo_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
 {
     bool *held = data;
 
-    if (wsg_session_send(s, opcode, msg, len, 1) == 0 &&
+    if (wsg_session_queue(s, opcode, msg, len, 1) == 0 &&
         wsg_session_draining(s) && !*held) {
         *held = true;
         wsg_session_hold(s);

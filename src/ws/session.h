@@ -72,8 +72,8 @@ void wsg_session_free(struct wsg_session *s);
  * send buffer is over websocket_send_buffer_max (the message is dropped and
  * the session closed with 1008) or the session is closing.
  */
-int wsg_session_send(struct wsg_session *s, uint8_t opcode, uint8_t *data,
-                     size_t len, int owned);
+int wsg_session_queue(struct wsg_session *s, uint8_t opcode, uint8_t *data,
+                      size_t len, int owned);
 
 /*
  * Starts the close handshake: sends a close frame with <code> and

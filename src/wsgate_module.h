@@ -1,0 +1,250 @@
+/*
+ * wsgate module API: the one header a module includes, built in or loaded
+ * with "load_module". A module is a static struct wsg_module exported as
+ * the symbol "wsg_module": a name, a table of directives, per-level
+ * configuration, per-process hooks and per-message hooks. Modules see
+ * opaque types and call functions; the core's layouts stay private, so a
+ * module built for this ABI keeps working while the core changes.
+ * docs/modules.md walks through writing one.
+ */
+#ifndef WSGATE_MODULE_H
+#define WSGATE_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever struct wsg_module or a function's contract changes. */
+#define WSG_MODULE_ABI 2u
+
+#define WSG_API __attribute__((visibility("default")))
+
+struct json_t;        /* jansson's */
+struct wsg_conf;      /* the configuration being parsed */
+struct wsg_cycle;     /* a loaded configuration */
+struct wsg_directive; /* below */
+struct wsg_msg;       /* one message, in a hook */
+struct wsg_session;   /* one WebSocket client */
+
+/* A slice: never assumed NUL-terminated. */
+struct wsg_str {
+    const char *p;
+    size_t len;
+};
+
+/* ---- hooks ---- */
+
+/* What a message or handshake hook returns. */
+#define WSG_NEXT 0 /* go on: the next module, then the location */
+#define WSG_STOP 1 /* done: nothing after this module sees it */
+#define WSG_ABORT                                                              \
+    (-1) /* failed: logged with the module's name; the                         \
+            session is closed with 1011 */
+
+/* ---- directives ---- */
+
+/* Contexts a directive may appear in (bit mask). */
+#define WSG_CTX_MAIN     0x0001u
+#define WSG_CTX_EVENTS   0x0002u
+#define WSG_CTX_SERVER   0x0004u
+#define WSG_CTX_LOCATION 0x0008u
+#define WSG_CTX_UPSTREAM 0x0010u
+#define WSG_CTX_ANY      0x00ffu
+/* The directive takes a { ... } body, which its handler parses. */
+#define WSG_DIR_BLOCK    0x0100u
+
+/* Most arguments a directive can take; also "no upper bound" in tables. */
+#define WSG_CONF_MAX_ARGS 32
+
+/* "Not set here" values of the generic setters' fields. */
+#define WSG_CONF_UNSET     (-1)
+#define WSG_CONF_UNSET_U64 UINT64_MAX
+#define WSG_CONF_UNSET_I64 INT64_MIN
+
+/*
+ * A directive handler. <conf> is the module's configuration of the level
+ * the directive writes to: its location configuration when the directive
+ * is allowed in locations, else its server one, else its main one. Returns
+ * NULL, or a short phrase the parser prints as
+ * `FILE:LINE: "name" directive PHRASE` (a phrase starting with '!' is
+ * printed alone).
+ */
+typedef const char *(*wsg_directive_fn)(struct wsg_conf *cf,
+                                        const struct wsg_directive *d,
+                                        void *conf);
+
+struct wsg_directive {
+    const char *name;
+    unsigned ctx;      /* WSG_CTX_* where allowed, | WSG_DIR_BLOCK */
+    unsigned min_args; /* not counting the name */
+    unsigned max_args; /* WSG_CONF_MAX_ARGS for "any number" */
+    wsg_directive_fn set;
+    size_t offset;    /* field in <conf>, for the generic setters */
+    const void *data; /* enum table or bounds, for the generic setters */
+};
+
+/* Entry of wsg_conf_set_enum()'s data: a NULL-name-terminated table. */
+struct wsg_conf_enum {
+    const char *name;
+    int value;
+};
+
+/* Inclusive bounds for wsg_conf_set_num/size/msec; data may be NULL. */
+struct wsg_conf_bounds {
+    uint64_t min;
+    uint64_t max;
+};
+
+/*
+ * Generic setters; the field at d->offset has the type named, and starts
+ * unset (WSG_CONF_UNSET*, or NULL). A second setting in one context is
+ * "duplicate"; a bad value is refused, naming it.
+ *   flag: int, "on"|"off"             num:  int64_t, decimal
+ *   size: uint64_t, 512 64k 1m 1g     msec: uint64_t, 250ms 30s 5m 1h 1d
+ *   str:  char *, NUL-terminated      enum: int, per d->data
+ *   path: char *, made absolute against the prefix
+ */
+WSG_API const char *wsg_conf_set_flag(struct wsg_conf *cf,
+                                      const struct wsg_directive *d,
+                                      void *conf);
+WSG_API const char *wsg_conf_set_num(struct wsg_conf *cf,
+                                     const struct wsg_directive *d, void *conf);
+WSG_API const char *wsg_conf_set_size(struct wsg_conf *cf,
+                                      const struct wsg_directive *d,
+                                      void *conf);
+WSG_API const char *wsg_conf_set_msec(struct wsg_conf *cf,
+                                      const struct wsg_directive *d,
+                                      void *conf);
+WSG_API const char *wsg_conf_set_str(struct wsg_conf *cf,
+                                     const struct wsg_directive *d, void *conf);
+WSG_API const char *wsg_conf_set_enum(struct wsg_conf *cf,
+                                      const struct wsg_directive *d,
+                                      void *conf);
+WSG_API const char *wsg_conf_set_path(struct wsg_conf *cf,
+                                      const struct wsg_directive *d,
+                                      void *conf);
+
+/* The number of words of the directive being handled, its name included. */
+WSG_API size_t wsg_conf_nargs(const struct wsg_conf *cf);
+
+/* Word <i> (0 is the name); NUL-terminated, valid for the config's life. */
+WSG_API struct wsg_str wsg_conf_arg(const struct wsg_conf *cf, size_t i);
+
+/*
+ * Zeroed memory that lives as long as the configuration being built; for
+ * configuration structures (create_*_conf). Never NULL.
+ */
+WSG_API void *wsg_conf_alloc(struct wsg_conf *cf, size_t size);
+
+/* A phrase for a handler to return, formatted into configuration memory. */
+WSG_API const char *wsg_conf_phrase(struct wsg_conf *cf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- the module ---- */
+
+struct wsg_module {
+    uint32_t abi;  /* WSG_MODULE_ABI; checked first */
+    uint32_t size; /* sizeof(struct wsg_module); checked second */
+    const char *name;
+    const struct wsg_directive *directives; /* NULL-name terminated; or
+                                               NULL */
+
+    /* Configuration at each level; each may be NULL. create returns an
+     * object (wsg_conf_alloc) with every field unset; merge and init fill
+     * defaults and return NULL or an error phrase. */
+    void *(*create_main_conf)(struct wsg_conf *cf);
+    const char *(*init_main_conf)(struct wsg_conf *cf, void *conf);
+    void *(*create_srv_conf)(struct wsg_conf *cf);
+    const char *(*merge_srv_conf)(struct wsg_conf *cf, void *parent,
+                                  void *child);
+    void *(*create_loc_conf)(struct wsg_conf *cf);
+    const char *(*merge_loc_conf)(struct wsg_conf *cf, void *parent,
+                                  void *child);
+
+    /* In each worker after fork, before it accepts; non-zero stops the
+     * worker. exit_process runs as the worker leaves. */
+    int (*init_process)(struct wsg_cycle *cycle);
+    void (*exit_process)(struct wsg_cycle *cycle);
+
+    /* The upgrade request passed the protocol checks; the 101 is not sent
+     * yet. WSG_STOP with wsg_session_reject() refuses it. */
+    int (*on_handshake)(struct wsg_session *s);
+    /* A complete message from the client. WSG_STOP when this module
+     * handled it (sent, routed, dropped); WSG_NEXT passes it on. */
+    int (*on_message)(struct wsg_session *s, struct wsg_msg *m);
+    /* The session is ending with <code> (1006: dropped without a close).
+     * Per-session data must be freed here. */
+    void (*on_close)(struct wsg_session *s, uint16_t code);
+};
+
+/* Message types of wsg_session_send(). */
+#define WSG_MSG_TEXT   0x1
+#define WSG_MSG_BINARY 0x2
+
+/* ---- sessions ---- */
+
+/*
+ * Sends a message to the client: <type> WSG_MSG_TEXT (UTF-8: the caller
+ * guarantees it) or WSG_MSG_BINARY, <len> bytes at <data>, copied.
+ * Returns 0, or -1 when the session is closing or its send buffer is over
+ * websocket_send_buffer_max (the session is then closed with 1008).
+ */
+WSG_API int wsg_session_send(struct wsg_session *s, int type, const void *data,
+                             size_t len);
+
+/* Starts the close handshake with <code> and <reason>. */
+WSG_API void wsg_session_end(struct wsg_session *s, uint16_t code,
+                             const char *reason);
+
+/* In on_handshake: refuse with HTTP <status> (400-599). */
+WSG_API void wsg_session_reject(struct wsg_session *s, int status);
+
+/* The session's user id ("" when none) and its setter (copied). */
+WSG_API struct wsg_str wsg_session_user(const struct wsg_session *s);
+WSG_API void wsg_session_set_user(struct wsg_session *s, const char *user,
+                                  size_t len);
+
+/* The client's address, without the port ("203.0.113.7"). */
+WSG_API const char *wsg_session_remote(const struct wsg_session *s);
+
+/* The request path and query of the handshake ("" when none). */
+WSG_API struct wsg_str wsg_session_path(const struct wsg_session *s);
+
+/*
+ * <module>'s configuration of the session's location (what its
+ * create_loc_conf made), or NULL when the module has none.
+ */
+WSG_API void *wsg_session_loc_conf(const struct wsg_session *s,
+                                   const struct wsg_module *module);
+
+/*
+ * <module>'s slot of per-session data: a pointer the module sets and reads
+ * as it likes; it starts NULL and the module frees what it stored in
+ * on_close.
+ */
+WSG_API void **wsg_session_data(struct wsg_session *s,
+                                const struct wsg_module *module);
+
+/* ---- messages (valid only during the hook that received them) ---- */
+
+/* The payload; never NULL (an empty message has len 0). */
+WSG_API const void *wsg_msg_data(const struct wsg_msg *m, size_t *len);
+
+/* Whether the message is text (UTF-8, checked), else binary. */
+WSG_API bool wsg_msg_is_text(const struct wsg_msg *m);
+
+/*
+ * The message parsed as JSON, once, on first call: a borrowed reference
+ * the message owns (do not decref), or NULL when it is binary or not JSON.
+ */
+WSG_API struct json_t *wsg_msg_json(struct wsg_msg *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
