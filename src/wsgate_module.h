@@ -140,6 +140,13 @@ WSG_API struct wsg_str wsg_conf_arg(const struct wsg_conf *cf, size_t i);
  */
 WSG_API void *wsg_conf_alloc(struct wsg_conf *cf, size_t size);
 
+/*
+ * From a directive handler in a location: makes that location accept
+ * WebSocket upgrades, for a module that answers messages itself (the echo,
+ * a chat). Locations with proxy_pass are endpoints already.
+ */
+WSG_API void wsg_conf_websocket_endpoint(struct wsg_conf *cf);
+
 /* A phrase for a handler to return, formatted into configuration memory. */
 WSG_API const char *wsg_conf_phrase(struct wsg_conf *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -196,6 +203,13 @@ struct wsg_module {
 WSG_API int wsg_session_send(struct wsg_session *s, int type, const void *data,
                              size_t len);
 
+/*
+ * Sends the message <m> being handled to <s>, as received (text or
+ * binary). A large payload is handed over without a copy; <m> stays
+ * readable until the hook returns. Returns as wsg_session_send().
+ */
+WSG_API int wsg_session_send_msg(struct wsg_session *s, struct wsg_msg *m);
+
 /* Starts the close handshake with <code> and <reason>. */
 WSG_API void wsg_session_end(struct wsg_session *s, uint16_t code,
                              const char *reason);
@@ -211,8 +225,15 @@ WSG_API void wsg_session_set_user(struct wsg_session *s, const char *user,
 /* The client's address, without the port ("203.0.113.7"). */
 WSG_API const char *wsg_session_remote(const struct wsg_session *s);
 
-/* The request path and query of the handshake ("" when none). */
+/* The request target of the handshake: path and query ("/chat?room=1"). */
 WSG_API struct wsg_str wsg_session_path(const struct wsg_session *s);
+
+/*
+ * In on_handshake only: the first request header named <name>
+ * (case-insensitive); p == NULL when there is none, or outside the hook.
+ */
+WSG_API struct wsg_str wsg_session_header(const struct wsg_session *s,
+                                          const char *name);
 
 /*
  * <module>'s configuration of the session's location (what its

@@ -89,6 +89,26 @@ wsg_conf_error(struct wsg_conf *cf, const char *fmt, ...)
     return WSG_CONF_ERROR_SET;
 }
 
+size_t
+wsg_conf_nargs(const struct wsg_conf *cf)
+{
+    return cf->nargs;
+}
+
+struct wsg_str
+wsg_conf_arg(const struct wsg_conf *cf, size_t i)
+{
+    struct wsg_str none = {"", 0};
+
+    return i < cf->nargs ? cf->args[i] : none;
+}
+
+void *
+wsg_conf_alloc(struct wsg_conf *cf, size_t size)
+{
+    return wsg_arena_alloc(cf->arena, size);
+}
+
 char *
 wsg_conf_full_path(struct wsg_conf *cf, const char *path)
 {

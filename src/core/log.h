@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 enum wsg_log_level {
     WSG_LOG_EMERG = 1,
@@ -52,6 +53,20 @@ struct wsg_log *wsg_log_stderr(void);
     do {                                                                       \
         if ((log)->level >= (unsigned) (lvl)) {                                \
             wsg_log_write((lvl), (log), (err), __VA_ARGS__);                   \
+        }                                                                      \
+    } while (0)
+
+/*
+ * An invariant, always checked (never peer input): on failure it logs an
+ * alert with the place and aborts; the master starts a new worker.
+ */
+#define WSG_ASSERT(cond)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            wsg_log_write(WSG_LOG_ALERT, wsg_log_main, 0,                      \
+                          "assertion \"%s\" failed at %s:%d", #cond, __FILE__, \
+                          __LINE__);                                           \
+            abort();                                                           \
         }                                                                      \
     } while (0)
 

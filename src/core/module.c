@@ -13,14 +13,26 @@
 #include "upstream/upstream_conf.h"
 #include "ws/ws_conf.h"
 
+extern const struct wsg_module wsg_echo_module;
+
 const struct wsg_module *const wsg_builtin_modules[] = {
-    &wsg_core_module,
-    &wsg_http_module,
-    &wsg_ws_module,
-    &wsg_upstream_module,
+    &wsg_core_module,     &wsg_http_module, &wsg_ws_module,
+    &wsg_upstream_module, &wsg_echo_module,
 };
 
 const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
 
 _Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_UPSTREAM_MODULE_INDEX,
                "core modules must sit at their fixed indices");
+
+size_t
+wsg_module_index(const struct wsg_cycle *cycle, const struct wsg_module *m)
+{
+    /* a handful of modules: a scan is cheaper than keeping a map */
+    for (size_t i = 0; i < cycle->nmodules; i++) {
+        if (cycle->modules[i] == m) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}

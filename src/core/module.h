@@ -16,6 +16,12 @@
 extern const struct wsg_module *const wsg_builtin_modules[];
 extern const size_t wsg_builtin_nmodules;
 
+struct wsg_cycle;
+
+/* The index of <m> among <cycle>'s modules, or SIZE_MAX. */
+size_t wsg_module_index(const struct wsg_cycle *cycle,
+                        const struct wsg_module *m);
+
 /* Fixed indices of the core's own modules in every cycle. */
 #define WSG_CORE_MODULE_INDEX 0
 #define WSG_HTTP_MODULE_INDEX 1

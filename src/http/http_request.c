@@ -210,8 +210,13 @@ upgrade(struct wsg_conn *c, const struct wsg_http_request *r,
         const struct wsg_ws_loc_conf *wcf, size_t head_len)
 {
     struct wsg_ws_handshake h;
-    const char *why;
+    const char *why = "refused by a module";
     int status = wsg_ws_handshake_check(r, wcf, &h, &why);
+
+    if (status == 0) {
+        /* modules (auth, limits) see the request before any 101 */
+        status = wsg_session_handshake(wsg_session_new(c, wcf), r);
+    }
 
     if (status != 0) {
         wsg_log(WSG_LOG_INFO, &c->log, 0, "handshake refused with %d: %s",

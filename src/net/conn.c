@@ -268,7 +268,7 @@ wsg_conn_shutdown(struct wsg_conn *c)
     if (c->closing) {
         return;
     }
-    if (c->ws != NULL) {
+    if (c->ws != NULL && wsg_session_opened(c->ws)) {
         wsg_session_close(c->ws, WSG_SESSION_GOING_AWAY, "going away");
         return;
     }

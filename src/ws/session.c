@@ -14,12 +14,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/core.h"
+#include "core/cycle.h"
+#include "http/http_parse.h"
 #include "net/conn.h"
 #include "process/worker.h"
 #include "process/process.h"
@@ -32,6 +35,7 @@
 #define COPY_MAX 4096
 
 enum state {
+    S_NEW,     /* made at the handshake; no 101 sent yet */
     S_OPEN,    /* messages flow both ways */
     S_CLOSING, /* we sent a close frame; waiting for the client's */
     S_DONE,    /* the connection is being closed; read nothing more */
@@ -57,7 +61,24 @@ struct wsg_session {
     bool draining;               /* output over half the cap: the handler
                                     hears on_drain once it falls to 1/4 */
     const struct wsg_session_handler *h;
-    void *hdata; /* the handler's, freed by its on_close */
+    void *hdata;    /* the handler's, freed by its on_close */
+    bool self_held; /* held by the core: its own output is backed up */
+    bool hooked;    /* modules saw its handshake: they get on_close */
+    const struct wsg_http_request *req; /* during on_handshake only */
+    int reject; /* HTTP status a module refused the handshake with */
+    char *user; /* owned; NULL: none */
+    size_t user_len;
+    void **module_data; /* a slot per module of the cycle; owned */
+};
+
+/* One message as modules see it (wsgate_module.h). */
+struct wsg_msg {
+    uint8_t opcode;
+    uint8_t *data; /* owned by the delivery; NULL once taken */
+    size_t len;
+    json_t *json; /* parsed on first wsg_msg_json(); owned */
+    bool json_tried;
+    bool taken; /* <data> was handed to an output: not freed here */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -285,56 +306,83 @@ wsg_session_release(struct wsg_session *s)
     }
 }
 
-/* The built-in echo: every message back to its sender, with back-pressure:
- * while the client does not read its echoes, its messages are not read. */
+/* A location whose messages no module takes: they are dropped. */
 static void
-echo_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
+drop_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
              size_t len)
 {
-    bool *held = data;
-
-    if (wsg_session_queue(s, opcode, msg, len, 1) == 0 &&
-        wsg_session_draining(s) && !*held) {
-        *held = true;
-        wsg_session_hold(s);
-    }
+    (void) s;
+    (void) data;
+    (void) opcode;
+    (void) len;
+    free(msg);
 }
 
 static void
-echo_drain(struct wsg_session *s, void *data)
-{
-    bool *held = data;
-
-    if (*held) {
-        *held = false;
-        wsg_session_release(s);
-    }
-}
-
-static void
-echo_close(struct wsg_session *s, void *data, uint16_t code)
+drop_close(struct wsg_session *s, void *data, uint16_t code)
 {
     (void) s;
+    (void) data;
     (void) code;
-    free(data);
 }
 
-static const struct wsg_session_handler echo_handler = {
-    .on_message = echo_message,
-    .on_drain = echo_drain,
-    .on_close = echo_close,
+static const struct wsg_session_handler drop_handler = {
+    .on_message = drop_message,
+    .on_drain = NULL,
+    .on_close = drop_close,
 };
 
-/* A complete message arrived: the handler owns it from here. */
+/* Runs the modules' message hooks; true when one of them took it. */
+static bool
+run_hooks(struct wsg_session *s, struct wsg_msg *m)
+{
+    const struct wsg_cycle *cycle = s->c->w->cycle;
+
+    for (size_t i = 0; i < cycle->nmodules && s->state == S_OPEN; i++) {
+        const struct wsg_module *mod = cycle->modules[i];
+        if (mod->on_message == NULL) {
+            continue;
+        }
+        int rc = mod->on_message(s, m);
+        if (rc == WSG_STOP) {
+            return true;
+        }
+        if (rc != WSG_NEXT) {
+            wsg_log(WSG_LOG_ERR, &s->c->log, 0,
+                    "module \"%s\" failed on a message", mod->name);
+            wsg_session_close(s, WSG_WS_INTERNAL, "module error");
+            return true;
+        }
+    }
+    return s->state != S_OPEN;
+}
+
+/* A complete message arrived: modules first, then the handler owns it. */
 static void
 deliver(struct wsg_session *s, uint8_t opcode, uint8_t *data, size_t len)
 {
+    struct wsg_msg m = {opcode, data, len, NULL, false, false};
+
     s->c->msgs_in++;
-    if (data == NULL) {
+    if (m.data == NULL) {
         /* an empty message has no buffer; handlers always get one */
-        data = wsg_malloc(1);
+        m.data = wsg_malloc(1);
     }
-    s->h->on_message(s, s->hdata, opcode, data, len);
+    bool taken = run_hooks(s, &m);
+    json_decref(m.json);
+    if (m.taken) {
+        /* an output owns the buffer now */
+    } else if (taken || s->state != S_OPEN) {
+        free(m.data);
+    } else {
+        s->h->on_message(s, s->hdata, opcode, m.data, m.len);
+    }
+    /* a client whose own output backs up is not read until it drains, so
+     * one that sends but does not read cannot grow its queue */
+    if (s->draining && !s->self_held && s->state == S_OPEN) {
+        s->self_held = true;
+        wsg_session_hold(s);
+    }
 }
 
 static void
@@ -555,12 +603,17 @@ on_write(struct bufferevent *bev, void *arg)
 {
     struct wsg_session *s = arg;
 
-    if (s->draining) {
-        s->draining = false;
-        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        if (s->state != S_DONE && s->h->on_drain != NULL) {
-            s->h->on_drain(s, s->hdata);
-        }
+    if (!s->draining) {
+        return;
+    }
+    s->draining = false;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (s->state != S_DONE && s->h->on_drain != NULL) {
+        s->h->on_drain(s, s->hdata);
+    }
+    if (s->self_held) {
+        s->self_held = false;
+        wsg_session_release(s);
     }
 }
 
@@ -633,11 +686,10 @@ wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
                   const struct wsg_deflate_params *dp,
                   const struct wsg_session_handler *h, void *hdata)
 {
-    struct wsg_session *s = wsg_calloc(1, sizeof(*s));
+    struct wsg_session *s = c->ws != NULL ? c->ws : wsg_session_new(c, wcf);
 
     if (h == NULL) {
-        h = &echo_handler;
-        hdata = wsg_calloc(1, sizeof(bool));
+        h = &drop_handler;
     }
     s->h = h;
     s->hdata = hdata;
@@ -678,10 +730,193 @@ wsg_session_free(struct wsg_session *s)
     if (s == NULL) {
         return;
     }
+    uint16_t code = s->c->close_code ? s->c->close_code : WSG_WS_ABNORMAL;
+    if (s->hooked) {
+        const struct wsg_cycle *cycle = s->c->w->cycle;
+        for (size_t i = 0; i < cycle->nmodules; i++) {
+            if (cycle->modules[i]->on_close != NULL) {
+                cycle->modules[i]->on_close(s, code);
+            }
+        }
+    }
     /* the handler lets go of its backend side before the session dies */
-    s->h->on_close(s, s->hdata,
-                   s->c->close_code ? s->c->close_code : WSG_WS_ABNORMAL);
+    if (s->h != NULL) {
+        s->h->on_close(s, s->hdata, code);
+    }
+    free(s->user);
+    free(s->module_data);
     free(s->msg);
     wsg_deflate_free(s->deflate);
     free(s);
+}
+
+struct wsg_session *
+wsg_session_new(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf)
+{
+    struct wsg_session *s = wsg_calloc(1, sizeof(*s));
+
+    s->c = c;
+    s->wcf = wcf;
+    s->state = S_NEW;
+    c->ws = s;
+    return s;
+}
+
+int
+wsg_session_handshake(struct wsg_session *s, const struct wsg_http_request *r)
+{
+    const struct wsg_cycle *cycle = s->c->w->cycle;
+    int status = 0;
+
+    s->hooked = true;
+    s->req = r;
+    for (size_t i = 0; i < cycle->nmodules && status == 0; i++) {
+        const struct wsg_module *mod = cycle->modules[i];
+        if (mod->on_handshake == NULL) {
+            continue;
+        }
+        int rc = mod->on_handshake(s);
+        if (rc == WSG_STOP) {
+            /* a module that stops without a status refuses with 403 */
+            status = s->reject ? s->reject : 403;
+        } else if (rc != WSG_NEXT) {
+            wsg_log(WSG_LOG_ERR, &s->c->log, 0,
+                    "module \"%s\" failed on a handshake", mod->name);
+            status = 500;
+        }
+    }
+    s->req = NULL;
+    return status;
+}
+
+bool
+wsg_session_opened(const struct wsg_session *s)
+{
+    return s->state != S_NEW;
+}
+
+/* ---- the module API (wsgate_module.h) ---- */
+
+int
+wsg_session_send(struct wsg_session *s, int type, const void *data, size_t len)
+{
+    uint8_t opcode = type == WSG_MSG_BINARY ? WSG_WS_BINARY : WSG_WS_TEXT;
+
+    return wsg_session_queue(s, opcode, (uint8_t *) data, len, 0) == 0 ? 0 : -1;
+}
+
+int
+wsg_session_send_msg(struct wsg_session *s, struct wsg_msg *m)
+{
+    if (m->taken || m->len <= COPY_MAX) {
+        /* small: a copy joins the output's chain (and one writev) */
+        return wsg_session_queue(s, m->opcode, m->data, m->len, 0) == 0 ? 0
+                                                                        : -1;
+    }
+    m->taken = true;
+    return wsg_session_queue(s, m->opcode, m->data, m->len, 1) == 0 ? 0 : -1;
+}
+
+void
+wsg_session_end(struct wsg_session *s, uint16_t code, const char *reason)
+{
+    wsg_session_close(s, code, reason != NULL ? reason : "");
+}
+
+void
+wsg_session_reject(struct wsg_session *s, int status)
+{
+    if (status >= 400 && status <= 599) {
+        s->reject = status;
+    }
+}
+
+struct wsg_str
+wsg_session_user(const struct wsg_session *s)
+{
+    struct wsg_str u = {s->user ? s->user : "", s->user ? s->user_len : 0};
+
+    return u;
+}
+
+void
+wsg_session_set_user(struct wsg_session *s, const char *user, size_t len)
+{
+    free(s->user);
+    s->user = wsg_strndup(user, len);
+    s->user_len = len;
+}
+
+const char *
+wsg_session_remote(const struct wsg_session *s)
+{
+    return s->c->peer_host;
+}
+
+struct wsg_str
+wsg_session_path(const struct wsg_session *s)
+{
+    struct wsg_str p = {s->c->path ? s->c->path : "",
+                        s->c->path ? strlen(s->c->path) : 0};
+
+    return p;
+}
+
+struct wsg_str
+wsg_session_header(const struct wsg_session *s, const char *name)
+{
+    struct wsg_str none = {NULL, 0};
+    size_t from = 0;
+
+    if (s->req == NULL) {
+        return none;
+    }
+    const struct wsg_http_header *h = wsg_http_find_header(s->req, name, &from);
+    return h != NULL ? h->value : none;
+}
+
+void *
+wsg_session_loc_conf(const struct wsg_session *s,
+                     const struct wsg_module *module)
+{
+    size_t i = wsg_module_index(s->c->w->cycle, module);
+
+    return i == SIZE_MAX ? NULL : s->c->loc_conf[i];
+}
+
+void **
+wsg_session_data(struct wsg_session *s, const struct wsg_module *module)
+{
+    const struct wsg_cycle *cycle = s->c->w->cycle;
+    size_t i = wsg_module_index(cycle, module);
+
+    WSG_ASSERT(i != SIZE_MAX);
+    if (s->module_data == NULL) {
+        s->module_data = wsg_calloc(cycle->nmodules, sizeof(void *));
+    }
+    return &s->module_data[i];
+}
+
+const void *
+wsg_msg_data(const struct wsg_msg *m, size_t *len)
+{
+    *len = m->len;
+    return m->data;
+}
+
+bool
+wsg_msg_is_text(const struct wsg_msg *m)
+{
+    return m->opcode == WSG_WS_TEXT;
+}
+
+json_t *
+wsg_msg_json(struct wsg_msg *m)
+{
+    if (!m->json_tried && m->opcode == WSG_WS_TEXT) {
+        m->json_tried = true;
+        m->json = json_loadb((const char *) m->data, m->len,
+                             JSON_REJECT_DUPLICATES, NULL);
+    }
+    return m->json;
 }

@@ -36,6 +36,26 @@ struct wsg_session_handler {
     void (*on_close)(struct wsg_session *s, void *data, uint16_t code);
 };
 
+struct wsg_http_request;
+
+/*
+ * Makes the session of connection <c> at its handshake, before any 101:
+ * modules' on_handshake hooks need it. It is owned by <c> (c->ws); the
+ * I/O starts with wsg_session_start().
+ */
+struct wsg_session *wsg_session_new(struct wsg_conn *c,
+                                    const struct wsg_ws_loc_conf *wcf);
+
+/*
+ * Runs the modules' on_handshake hooks with the request <r> readable.
+ * Returns 0, or the HTTP status a module refused the handshake with.
+ */
+int wsg_session_handshake(struct wsg_session *s,
+                          const struct wsg_http_request *r);
+
+/* Whether the session's 101 went out (it is not only a handshake). */
+bool wsg_session_opened(const struct wsg_session *s);
+
 /*
  * Turns connection <c> (its 101 already queued) into a WebSocket session
  * with the settings <wcf> and, when permessage-deflate was agreed, <dp>

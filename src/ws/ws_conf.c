@@ -36,7 +36,6 @@ static const struct wsg_conf_bounds level_bounds = {1, 9};
 #define F(field) offsetof(struct wsg_ws_loc_conf, field)
 
 static const struct wsg_directive ws_directives[] = {
-    {"websocket_echo", LOC, 1, 1, wsg_conf_set_flag, F(echo), NULL},
     {"websocket_max_frame", LOC, 1, 1, wsg_conf_set_size, F(max_frame),
      &size_bounds},
     {"websocket_max_message", LOC, 1, 1, wsg_conf_set_size, F(max_message),
@@ -105,7 +104,7 @@ create_loc_conf(struct wsg_conf *cf)
 {
     struct wsg_ws_loc_conf *w = wsg_arena_alloc(cf->arena, sizeof(*w));
 
-    w->echo = WSG_CONF_UNSET;
+    w->endpoint = WSG_CONF_UNSET;
     w->max_frame = WSG_CONF_UNSET_U64;
     w->max_message = WSG_CONF_UNSET_U64;
     w->send_buffer_max = WSG_CONF_UNSET_U64;
@@ -130,7 +129,7 @@ merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
     struct wsg_ws_loc_conf *w = child;
 
     (void) cf;
-    wsg_conf_merge_int(&w->echo, p->echo, 0);
+    wsg_conf_merge_int(&w->endpoint, p->endpoint, 0);
     wsg_conf_merge_u64(&w->max_frame, p->max_frame, 0);
     wsg_conf_merge_u64(&w->max_message, p->max_message, DEFAULT_MAX_MESSAGE);
     wsg_conf_merge_u64(&w->send_buffer_max, p->send_buffer_max,
@@ -179,3 +178,11 @@ const struct wsg_module wsg_ws_module = {
     .create_loc_conf = create_loc_conf,
     .merge_loc_conf = merge_loc_conf,
 };
+
+void
+wsg_conf_websocket_endpoint(struct wsg_conf *cf)
+{
+    struct wsg_ws_loc_conf *w = cf->ctx->loc_conf[WSG_WS_MODULE_INDEX];
+
+    w->endpoint = 1;
+}

@@ -1,7 +1,8 @@
 /*
  * The websocket module: the location-level settings of WebSocket
- * endpoints (limits, heartbeats, origins, subprotocols, permessage-deflate)
- * and the built-in echo handler's switch.
+ * endpoints (limits, heartbeats, origins, subprotocols, permessage-deflate).
+ * A location becomes an endpoint through proxy_pass or a module that
+ * answers messages itself (wsg_conf_websocket_endpoint()).
  */
 #ifndef WSG_WS_CONF_H
 #define WSG_WS_CONF_H
@@ -21,7 +22,7 @@ struct wsg_ws_list {
 };
 
 struct wsg_ws_loc_conf {
-    int echo;                        /* flag: websocket_echo */
+    int endpoint;                    /* 1 when a module answers here */
     uint64_t max_frame;              /* bytes; 0 none */
     uint64_t max_message;            /* bytes; 0 none */
     uint64_t send_buffer_max;        /* bytes queued to a client */
@@ -55,7 +56,7 @@ wsg_ws_loc_conf(void *const *loc_conf)
 static inline bool
 wsg_ws_is_endpoint(const struct wsg_ws_loc_conf *wcf)
 {
-    return wcf->echo == 1;
+    return wcf->endpoint == 1;
 }
 
 #endif

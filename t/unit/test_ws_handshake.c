@@ -102,7 +102,7 @@ static void
 conf_reset(void)
 {
     memset(&wcf, 0, sizeof(wcf));
-    wcf.echo = 1;
+    wcf.endpoint = 1;
     wcf.deflate_conf.enabled = false;
 }
 
