@@ -8,6 +8,7 @@
 #include "core/cycle.h"
 
 #include <errno.h>
+#include <dlfcn.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ static const char *set_error_log(struct wsg_conf *cf,
                                  const struct wsg_directive *d, void *conf);
 static const char *events_block(struct wsg_conf *cf,
                                 const struct wsg_directive *d, void *conf);
+static const char *load_module(struct wsg_conf *cf,
+                               const struct wsg_directive *d, void *conf);
 
 static const struct wsg_conf_bounds rlimit_bounds = {1, 1u << 30};
 static const struct wsg_conf_bounds connections_bounds = {1, 1000000};
@@ -54,6 +57,7 @@ static const struct wsg_directive core_directives[] = {
      offsetof(struct wsg_core_conf, worker_shutdown_timeout_ms), NULL},
     {"error_log", WSG_CTX_MAIN, 1, 2, set_error_log, 0, NULL},
     {"events", WSG_CTX_MAIN | WSG_DIR_BLOCK, 0, 0, events_block, 0, NULL},
+    {"load_module", WSG_CTX_MAIN, 1, 1, load_module, 0, NULL},
     {"worker_connections", WSG_CTX_EVENTS, 1, 1, wsg_conf_set_num,
      offsetof(struct wsg_core_conf, worker_connections), &connections_bounds},
     {NULL, 0, 0, 0, NULL, 0, NULL},
@@ -257,6 +261,96 @@ events_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     if (wsg_conf_parse_block(cf, WSG_CTX_EVENTS, cf->ctx) != 0) {
         return WSG_CONF_ERROR_SET;
     }
+    return NULL;
+}
+
+/* An arena copy of the <n> pointers at <arr> with <item> put at <pos>. */
+static void **
+insert(struct wsg_conf *cf, void **arr, size_t n, size_t pos, void *item)
+{
+    void **bigger = wsg_arena_alloc(cf->arena, (n + 1) * sizeof(void *));
+
+    memcpy(bigger, arr, pos * sizeof(void *));
+    bigger[pos] = item;
+    memcpy(bigger + pos + 1, arr + pos, (n - pos) * sizeof(void *));
+    return bigger;
+}
+
+/*
+ * Adds <m> after the other loaded modules and before the built-in handlers,
+ * with its main-level confs. Only main-level arrays exist yet (no server
+ * block was read), so shifting the handlers' slots moves every reference.
+ */
+static void
+add_module(struct wsg_conf *cf, const struct wsg_module *m)
+{
+    struct wsg_cycle *cycle = cf->cycle;
+    struct wsg_conf_ctx *ctx = cycle->ctx;
+    size_t n = cycle->nmodules, pos = n - wsg_builtin_nhandlers;
+
+    cycle->modules = (const struct wsg_module **) insert(
+        cf, (void **) cycle->modules, n, pos, (void *) m);
+    cycle->nmodules = n + 1;
+    ctx->main_conf =
+        insert(cf, ctx->main_conf, n, pos,
+               m->create_main_conf ? m->create_main_conf(cf) : NULL);
+    ctx->srv_conf = insert(cf, ctx->srv_conf, n, pos,
+                           m->create_srv_conf ? m->create_srv_conf(cf) : NULL);
+    ctx->loc_conf = insert(cf, ctx->loc_conf, n, pos,
+                           m->create_loc_conf ? m->create_loc_conf(cf) : NULL);
+    cycle->main_conf = ctx->main_conf;
+}
+
+/*
+ * load_module PATH: a module built as a shared object. The handle is never
+ * closed: old workers may still run its code, and a reload that names the
+ * same path gets the same (already loaded) object back.
+ */
+static const char *
+load_module(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
+{
+    char *path = wsg_conf_full_path(cf, cf->args[1].p);
+
+    (void) d;
+    (void) conf;
+    if (cf->cycle->modules_frozen) {
+        return "must come before any \"server\" or \"upstream\" block";
+    }
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        return wsg_conf_phrase(cf, "cannot load \"%s\": %s", path, dlerror());
+    }
+    const struct wsg_module *m = dlsym(handle, "wsg_module");
+    if (m == NULL) {
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" has "
+                               "no \"wsg_module\" symbol",
+                               path);
+    }
+    /* abi and size first: nothing else of the struct is trusted before */
+    if (m->abi != WSG_MODULE_ABI) {
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" was "
+                               "built for module ABI %u, this wsgate "
+                               "has ABI %u",
+                               path, m->abi, WSG_MODULE_ABI);
+    }
+    if (m->size != sizeof(struct wsg_module)) {
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" has "
+                               "a struct wsg_module of %u bytes, this "
+                               "wsgate expects %zu",
+                               path, m->size, sizeof(struct wsg_module));
+    }
+    for (size_t i = 0; i < cf->cycle->nmodules; i++) {
+        if (strcmp(cf->cycle->modules[i]->name, m->name) == 0) {
+            return wsg_conf_phrase(cf,
+                                   "!\"load_module\" directive: module "
+                                   "\"%s\" is already loaded",
+                                   m->name);
+        }
+    }
+    add_module(cf, m);
     return NULL;
 }
 

@@ -59,6 +59,8 @@ struct wsg_cycle {
     struct wsg_log log;         /* the error log of this config */
     struct wsg_log_file *files; /* every log file this cycle opened */
     struct wsg_cycle_cleanup *cleanups;
+    bool modules_frozen; /* a server or upstream block was read: the
+                            module list can no longer grow */
 };
 
 extern const struct wsg_module wsg_core_module;

@@ -21,6 +21,7 @@ const struct wsg_module *const wsg_builtin_modules[] = {
 };
 
 const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
+const size_t wsg_builtin_nhandlers = 1;
 
 _Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_UPSTREAM_MODULE_INDEX,
                "core modules must sit at their fixed indices");

@@ -12,9 +12,14 @@
 
 #include "wsgate_module.h" /* struct wsg_module */
 
-/* Built-in modules in initialization order; the core comes first. */
+/*
+ * Built-in modules in order; the core comes first. The last
+ * wsg_builtin_nhandlers of them answer messages themselves (the echo):
+ * loaded modules go before those, so their hooks see messages first.
+ */
 extern const struct wsg_module *const wsg_builtin_modules[];
 extern const size_t wsg_builtin_nmodules;
+extern const size_t wsg_builtin_nhandlers;
 
 struct wsg_cycle;
 

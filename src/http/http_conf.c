@@ -200,6 +200,7 @@ server_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     struct wsg_conf_ctx *ctx = wsg_arena_alloc(cf->arena, sizeof(*ctx));
 
     (void) d;
+    cf->cycle->modules_frozen = true;
     ctx->main_conf = cf->ctx->main_conf;
     create_confs(cf, ctx, true);
 

@@ -166,6 +166,7 @@ upstream_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return wsg_conf_phrase(cf, "\"%s\" is duplicate", name);
     }
     struct wsg_upstream *u = upstream_new(cf, name);
+    cf->cycle->modules_frozen = true;
     push(cf, umcf, u);
 
     /* inside the block this module's main slot is the upstream itself */
