@@ -186,6 +186,10 @@ struct wsg_module {
     /* The session is ending with <code> (1006: dropped without a close).
      * Per-session data must be freed here. */
     void (*on_close)(struct wsg_session *s, uint16_t code);
+    /* A plain HTTP request (not an upgrade) to a location that is not a
+     * WebSocket endpoint: WSG_STOP after wsg_session_respond(), or
+     * WSG_NEXT. Headers are readable as in on_handshake. */
+    int (*on_http)(struct wsg_session *s);
 };
 
 /* Message types of wsg_session_send(). */
@@ -221,6 +225,14 @@ WSG_API void wsg_session_reject(struct wsg_session *s, int status);
 WSG_API struct wsg_str wsg_session_user(const struct wsg_session *s);
 WSG_API void wsg_session_set_user(struct wsg_session *s, const char *user,
                                   size_t len);
+
+/*
+ * In on_http: answers the request with <status>, a Content-Type of
+ * <content_type> and the <len> bytes of <body> (copied), then closes.
+ */
+WSG_API void wsg_session_respond(struct wsg_session *s, int status,
+                                 const char *content_type, const void *body,
+                                 size_t len);
 
 /* The client's address, without the port ("203.0.113.7"). */
 WSG_API const char *wsg_session_remote(const struct wsg_session *s);
@@ -263,6 +275,17 @@ WSG_API bool wsg_msg_is_text(const struct wsg_msg *m);
  * the message owns (do not decref), or NULL when it is binary or not JSON.
  */
 WSG_API struct json_t *wsg_msg_json(struct wsg_msg *m);
+
+/* ---- node statistics ---- */
+
+/*
+ * A new JSON object (the caller decrefs it) with the node's counters summed
+ * over all workers: uptime_s, workers, connections, accepted, refused,
+ * handshakes, messages_in/out, bytes_in/out (payload), close_codes (by
+ * code, and "other"), and per upstream its servers' address, up,
+ * connections, dropped and connect_fails. docs/modules.md lists them.
+ */
+WSG_API struct json_t *wsg_stats_json(const struct wsg_session *s);
 
 #ifdef __cplusplus
 }

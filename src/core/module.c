@@ -14,11 +14,19 @@
 #include "ws/ws_conf.h"
 
 extern const struct wsg_module wsg_echo_module;
+extern const struct wsg_module wsg_status_module;
 
+/* clang-format off */
 const struct wsg_module *const wsg_builtin_modules[] = {
-    &wsg_core_module,     &wsg_http_module, &wsg_ws_module,
-    &wsg_upstream_module, &wsg_echo_module,
+    &wsg_core_module,
+    &wsg_http_module,
+    &wsg_ws_module,
+    &wsg_upstream_module,
+    &wsg_status_module,
+    /* handlers last: loaded modules are placed before them */
+    &wsg_echo_module,
 };
+/* clang-format on */
 
 const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
 const size_t wsg_builtin_nhandlers = 1;

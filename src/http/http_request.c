@@ -71,8 +71,9 @@ reason(int status)
 }
 
 /* Queues a complete response; the connection closes once it is sent. */
-static void
-respond(struct wsg_conn *c, int status, const char *extra, struct wsg_str body)
+void
+wsg_http_respond(struct wsg_conn *c, int status, const char *ctype,
+                 const char *extra, struct wsg_str body)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t before = evbuffer_get_length(out);
@@ -81,14 +82,20 @@ respond(struct wsg_conn *c, int status, const char *extra, struct wsg_str body)
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\n"
                         "Server: wsgate\r\n"
-                        "Content-Type: text/plain\r\n"
+                        "Content-Type: %s\r\n"
                         "Content-Length: %zu\r\n"
                         "%s"
                         "Connection: close\r\n\r\n",
-                        status, reason(status), body.len, extra);
+                        status, reason(status), ctype, body.len, extra);
     evbuffer_add(out, body.p, body.len);
     c->bytes_out += evbuffer_get_length(out) - before;
     wsg_conn_close_after_flush(c, "sending response to client");
+}
+
+static void
+respond(struct wsg_conn *c, int status, const char *extra, struct wsg_str body)
+{
+    wsg_http_respond(c, status, "text/plain", extra, body);
 }
 
 void
@@ -277,7 +284,14 @@ serve(struct wsg_conn *c, const struct wsg_http_request *r, size_t head_len)
     const struct wsg_ws_loc_conf *wcf = wsg_ws_loc_conf(c->loc_conf);
     const struct wsg_upstream_loc_conf *ulcf =
         wsg_upstream_loc_conf(c->loc_conf);
-    if (lcf == NULL || (!wsg_ws_is_endpoint(wcf) && ulcf->upstream == NULL)) {
+    bool endpoint = wsg_ws_is_endpoint(wcf) || ulcf->upstream != NULL;
+    if (lcf != NULL && !endpoint &&
+        wsg_session_http(wsg_session_new(c, wcf), r)) {
+        /* a module answered (status, metrics); its response is queued */
+        evbuffer_drain(bufferevent_get_input(c->bev), head_len);
+        return;
+    }
+    if (lcf == NULL || !endpoint) {
         evbuffer_drain(bufferevent_get_input(c->bev), head_len);
         wsg_http_respond_error(c, 404, "");
         return;

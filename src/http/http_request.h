@@ -16,6 +16,15 @@ struct wsg_http_addr;
 struct wsg_http_srv_conf;
 struct wsg_http_loc_conf;
 
+struct wsg_str;
+
+/*
+ * Answers <c> with <status>, the body <body> of type <ctype> and the extra
+ * header lines <extra> ("" for none), then closes it once sent.
+ */
+void wsg_http_respond(struct wsg_conn *c, int status, const char *ctype,
+                      const char *extra, struct wsg_str body);
+
 /*
  * Answers <c> with <status>, a short text body and the extra header lines
  * <extra> ("" for none), then closes it once sent.

@@ -25,7 +25,9 @@
 #include "http/http_conf.h"
 #include "http/http_request.h"
 #include "net/proxy_protocol.h"
+#include "core/stats.h"
 #include "net/tls.h"
+#include "ws/ws_frame.h"
 #include "process/process.h"
 #include "process/worker.h"
 #include "ws/session.h"
@@ -177,6 +179,8 @@ wsg_conn_accept(struct wsg_worker *w, int fd, const struct sockaddr *peer,
     }
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
+    atomic_fetch_add_explicit(&wsg_stats->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&wsg_stats->connections, 1, memory_order_relaxed);
     wsg_log(WSG_LOG_DEBUG, &c->log, 0, "accepted");
     if (addr->proxy_protocol) {
         read_proxy_header(c, fd);
@@ -207,6 +211,10 @@ wsg_conn_free(struct wsg_conn *c)
     c->ws = NULL;
     TAILQ_REMOVE(&w->conns, c, link);
     w->nconns--;
+    atomic_fetch_sub_explicit(&wsg_stats->connections, 1, memory_order_relaxed);
+    if (c->status == 101) {
+        wsg_stats_close_code(c->close_code ? c->close_code : WSG_WS_ABNORMAL);
+    }
     if (c->bev != NULL) {
         bufferevent_free(c->bev);
         c->bev = NULL;

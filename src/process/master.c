@@ -26,11 +26,13 @@
 #include "net/listen.h"
 #include "process/process.h"
 #include "process/signal.h"
+#include "core/stats.h"
 #include "process/worker.h"
 #include "upstream/peer_state.h"
 
 /* Workers of old generations tracked at once; older ones are stopped. */
-#define PROCS_MAX        (WSG_WORKERS_MAX * 4)
+#define PROCS_MAX (WSG_WORKERS_MAX * 4)
+_Static_assert(PROCS_MAX <= WSG_STATS_ENTRIES, "a counters entry per row");
 /* A worker that dies younger than this counts as crash-looping. */
 #define YOUNG_MS         2000
 /* Respawn back-off: doubles from the first delay up to the cap. */
@@ -150,6 +152,8 @@ spawn(struct master *m, unsigned slot)
         return;
     }
     if (pid == 0) {
+        /* its counters go to the entry of its row in the table */
+        wsg_stats_attach((unsigned) (p - m->procs));
         wsg_worker_run(m->cycle, m->listeners, slot, master);
     }
     memset(p, 0, sizeof(*p));
@@ -228,6 +232,7 @@ reap(struct master *m)
             continue;
         }
         bool current = !p->retiring && p->generation == m->generation;
+        wsg_stats_worker_gone((unsigned) (p - m->procs));
         log_exit(pid, status, !current || m->stopping || m->quitting);
         if (current && !m->stopping && !m->quitting) {
             plan_respawn(m, p, now);
@@ -462,6 +467,11 @@ wsg_master_run(struct wsg_cycle *cycle, const struct wsg_master_args *args)
         return 1;
     }
     char err[256];
+    if (wsg_stats_init() != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
+                "mmap() of the counters zone failed");
+        return 1;
+    }
     if (wsg_peer_state_init() != 0) {
         wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
                 "mmap() of the upstream state zone failed");

@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "core/stats.h"
 #include "http/http_conf.h"
 #include "net/conn.h"
 #include "net/listen.h"
@@ -61,6 +62,7 @@ refuse(struct wsg_worker *w, int fd)
     }
     close(fd);
     w->refused++;
+    atomic_fetch_add_explicit(&wsg_stats->refused, 1, memory_order_relaxed);
     if (now - w->refused_logged_ms >= REFUSE_LOG_MS) {
         wsg_log(WSG_LOG_WARN, &w->cycle->log, 0,
                 "%zu worker_connections are not enough, %llu connections "

@@ -22,7 +22,9 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "core/stats.h"
 #include "http/http_parse.h"
+#include "http/http_request.h"
 #include "net/conn.h"
 #include "process/worker.h"
 #include "process/process.h"
@@ -260,6 +262,9 @@ wsg_session_queue(struct wsg_session *s, uint8_t opcode, uint8_t *data,
         put_frame(s, opcode, rsv, data, len);
     }
     s->c->msgs_out++;
+    atomic_fetch_add_explicit(&wsg_stats->messages_out, 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&wsg_stats->bytes_out, len, memory_order_relaxed);
     check_output(s);
     return 0;
 }
@@ -364,6 +369,8 @@ deliver(struct wsg_session *s, uint8_t opcode, uint8_t *data, size_t len)
     struct wsg_msg m = {opcode, data, len, NULL, false, false};
 
     s->c->msgs_in++;
+    atomic_fetch_add_explicit(&wsg_stats->messages_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&wsg_stats->bytes_in, len, memory_order_relaxed);
     if (m.data == NULL) {
         /* an empty message has no buffer; handlers always get one */
         m.data = wsg_malloc(1);
@@ -699,6 +706,7 @@ wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     s->c = c;
     s->wcf = wcf;
     s->state = S_OPEN;
+    atomic_fetch_add_explicit(&wsg_stats->handshakes, 1, memory_order_relaxed);
     s->st.require_mask = true;
     s->st.max_frame = wcf->max_frame;
     s->st.max_message = wcf->max_message;
@@ -787,6 +795,53 @@ wsg_session_handshake(struct wsg_session *s, const struct wsg_http_request *r)
     }
     s->req = NULL;
     return status;
+}
+
+bool
+wsg_session_http(struct wsg_session *s, const struct wsg_http_request *r)
+{
+    const struct wsg_cycle *cycle = s->c->w->cycle;
+    bool answered = false;
+
+    s->req = r;
+    for (size_t i = 0; i < cycle->nmodules && !answered; i++) {
+        const struct wsg_module *mod = cycle->modules[i];
+        if (mod->on_http == NULL) {
+            continue;
+        }
+        int rc = mod->on_http(s);
+        if (rc == WSG_STOP || s->c->closing) {
+            answered = true;
+        } else if (rc != WSG_NEXT) {
+            wsg_log(WSG_LOG_ERR, &s->c->log, 0,
+                    "module \"%s\" failed on a request", mod->name);
+            wsg_http_respond_error(s->c, 500, "");
+            answered = true;
+        }
+    }
+    s->req = NULL;
+    if (answered && !s->c->closing) {
+        /* a module that stops must answer; one that did not gets a 500 */
+        wsg_http_respond_error(s->c, 500, "");
+    }
+    return answered;
+}
+
+void
+wsg_session_respond(struct wsg_session *s, int status, const char *ctype,
+                    const void *body, size_t len)
+{
+    struct wsg_str b = {body, len};
+
+    if (s->state == S_NEW && !s->c->closing) {
+        wsg_http_respond(s->c, status, ctype, "", b);
+    }
+}
+
+const struct wsg_cycle *
+wsg_session_cycle(const struct wsg_session *s)
+{
+    return s->c->w->cycle;
 }
 
 bool

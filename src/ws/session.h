@@ -53,6 +53,15 @@ struct wsg_session *wsg_session_new(struct wsg_conn *c,
 int wsg_session_handshake(struct wsg_session *s,
                           const struct wsg_http_request *r);
 
+/*
+ * Offers the plain HTTP request <r> to the modules' on_http hooks.
+ * Returns true when one of them answered it.
+ */
+bool wsg_session_http(struct wsg_session *s, const struct wsg_http_request *r);
+
+/* The configuration the session's worker runs. */
+const struct wsg_cycle *wsg_session_cycle(const struct wsg_session *s);
+
 /* Whether the session's 101 went out (it is not only a handshake). */
 bool wsg_session_opened(const struct wsg_session *s);
 
