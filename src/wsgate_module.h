@@ -276,6 +276,54 @@ WSG_API bool wsg_msg_is_text(const struct wsg_msg *m);
  */
 WSG_API struct json_t *wsg_msg_json(struct wsg_msg *m);
 
+/* ---- users and rooms, across every worker of the node ---- */
+
+/*
+ * A user is a session's wsg_session_set_user() name; a room is any name
+ * sessions join. Delivery reaches every matching session on the node,
+ * whichever worker holds it: at once on this worker, through the worker
+ * bus on the others. Messages from one sender to one user or room arrive
+ * in the order sent. A bus queue that is full drops the message for that
+ * worker and counts it (bus_dropped in wsg_stats_json).
+ */
+
+/*
+ * Sends a message to every session of user <user>/<ulen>. Returns the
+ * number of workers it was sent towards (this one included) or -1 when
+ * the user is online nowhere.
+ */
+WSG_API int wsg_user_send(const char *user, size_t ulen, int type,
+                          const void *data, size_t len);
+
+/*
+ * Sends a message to every member of room <room>/<rlen> but <except> (may
+ * be NULL; a sender usually does not get its own message back). Returns as
+ * wsg_user_send(), -1 when the room has no member.
+ */
+WSG_API int wsg_room_publish(const char *room, size_t rlen, int type,
+                             const void *data, size_t len,
+                             const struct wsg_session *except);
+
+/*
+ * Makes <s> a member of room <room>/<rlen> (at most 256 bytes; a session
+ * is in at most 64 rooms). Joining twice is one membership. Returns 0, or
+ * -1 when a limit is reached. Memberships end with the session.
+ */
+WSG_API int wsg_session_join(struct wsg_session *s, const char *room,
+                             size_t rlen);
+WSG_API void wsg_session_leave(struct wsg_session *s, const char *room,
+                               size_t rlen);
+
+/* Whether some session of the node has user name <user>/<ulen>. */
+WSG_API bool wsg_user_online(const char *user, size_t ulen);
+
+/*
+ * The distinct user names of room <room>/<rlen>'s members (sessions with
+ * no user are not listed), at most <max>: a new JSON array of strings.
+ */
+WSG_API struct json_t *wsg_room_members(const char *room, size_t rlen,
+                                        size_t max);
+
 /* ---- node statistics ---- */
 
 /*

@@ -100,6 +100,7 @@ enum {
     F_BYTES_OUT,
     F_CODES,
     F_OTHER = F_CODES + WSG_STATS_CODES,
+    F_BUS_DROPPED,
 };
 
 _Static_assert(offsetof(struct wsg_stats, close_other) ==
@@ -156,7 +157,8 @@ wsg_stats_json(const struct wsg_session *s)
     }
     json_object_set_new(codes, "other", json_integer((json_int_t) f[F_OTHER]));
     return json_pack(
-        "{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+        "{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, "
+        "s:o}",
         "version", PACKAGE_VERSION, "uptime_s",
         (json_int_t) ((wsg_process_now_ms() - started_ms) / 1000), "workers",
         (int) wsg_cycle_workers(cycle), "connections",
@@ -165,6 +167,7 @@ wsg_stats_json(const struct wsg_session *s)
         (json_int_t) f[F_HANDSHAKES], "messages_in",
         (json_int_t) f[F_MESSAGES_IN], "messages_out",
         (json_int_t) f[F_MESSAGES_OUT], "bytes_in", (json_int_t) f[F_BYTES_IN],
-        "bytes_out", (json_int_t) f[F_BYTES_OUT], "close_codes", codes,
-        "upstreams", upstreams_json(cycle));
+        "bytes_out", (json_int_t) f[F_BYTES_OUT], "bus_dropped",
+        (json_int_t) f[F_BUS_DROPPED], "close_codes", codes, "upstreams",
+        upstreams_json(cycle));
 }

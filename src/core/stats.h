@@ -28,6 +28,7 @@ struct wsg_stats {
     atomic_uint_fast64_t bytes_out;
     atomic_uint_fast64_t close_codes[WSG_STATS_CODES];
     atomic_uint_fast64_t close_other;
+    atomic_uint_fast64_t bus_dropped; /* worker bus queue was full */
 };
 
 /* This process's entry; a private dummy until wsg_stats_attach(). */

@@ -26,6 +26,7 @@
 #include "net/listen.h"
 #include "process/process.h"
 #include "process/signal.h"
+#include "bus/bus_worker.h"
 #include "core/stats.h"
 #include "process/worker.h"
 #include "upstream/peer_state.h"
@@ -152,8 +153,9 @@ spawn(struct master *m, unsigned slot)
         return;
     }
     if (pid == 0) {
-        /* its counters go to the entry of its row in the table */
-        wsg_stats_attach((unsigned) (p - m->procs));
+        /* its counters and its bus row are those of its row here */
+        wsg_process_row = (unsigned) (p - m->procs);
+        wsg_stats_attach(wsg_process_row);
         wsg_worker_run(m->cycle, m->listeners, slot, master);
     }
     memset(p, 0, sizeof(*p));
@@ -233,6 +235,7 @@ reap(struct master *m)
         }
         bool current = !p->retiring && p->generation == m->generation;
         wsg_stats_worker_gone((unsigned) (p - m->procs));
+        wsg_bus_row_gone((unsigned) (p - m->procs));
         log_exit(pid, status, !current || m->stopping || m->quitting);
         if (current && !m->stopping && !m->quitting) {
             plan_respawn(m, p, now);
@@ -470,6 +473,11 @@ wsg_master_run(struct wsg_cycle *cycle, const struct wsg_master_args *args)
     if (wsg_stats_init() != 0) {
         wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
                 "mmap() of the counters zone failed");
+        return 1;
+    }
+    if (wsg_bus_init() != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
+                "making the worker bus failed");
         return 1;
     }
     if (wsg_peer_state_init() != 0) {

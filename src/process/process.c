@@ -23,6 +23,8 @@
 #include "core/log.h"
 #include "core/str.h"
 
+unsigned wsg_process_row;
+
 uint64_t
 wsg_process_now_ms(void)
 {

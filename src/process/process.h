@@ -13,6 +13,9 @@
 struct wsg_cycle;
 struct wsg_log;
 
+/* This worker's row in the master's table: its counters and bus row. */
+extern unsigned wsg_process_row;
+
 /* Monotonic milliseconds, for every timeout and back-off. */
 uint64_t wsg_process_now_ms(void);
 

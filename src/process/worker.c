@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "bus/bus_worker.h"
 #include "core/stats.h"
 #include "http/http_conf.h"
 #include "net/conn.h"
@@ -334,6 +335,10 @@ wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
     w->accept_timer = evtimer_new(w->base, on_accept_retry, w);
     if (start_signals(w) != 0 || start_listeners(w, listeners) != 0 ||
         init_modules(w) != 0) {
+        exit(2);
+    }
+    if (wsg_bus_attach(wsg_process_row, w->base) != 0) {
+        wsg_log(WSG_LOG_EMERG, &cycle->log, 0, "joining the worker bus failed");
         exit(2);
     }
     /* pooled upstreams are connected before the first client needs them */

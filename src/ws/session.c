@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "bus/bus_worker.h"
 #include "core/stats.h"
 #include "http/http_parse.h"
 #include "http/http_request.h"
@@ -71,6 +72,7 @@ struct wsg_session {
     char *user; /* owned; NULL: none */
     size_t user_len;
     void **module_data; /* a slot per module of the cycle; owned */
+    void *bus;          /* the bus's per-session state (rooms) */
 };
 
 /* One message as modules see it (wsgate_module.h). */
@@ -751,6 +753,7 @@ wsg_session_free(struct wsg_session *s)
     if (s->h != NULL) {
         s->h->on_close(s, s->hdata, code);
     }
+    wsg_bus_session_gone(s);
     free(s->user);
     free(s->module_data);
     free(s->msg);
@@ -897,9 +900,20 @@ wsg_session_user(const struct wsg_session *s)
 void
 wsg_session_set_user(struct wsg_session *s, const char *user, size_t len)
 {
-    free(s->user);
+    char *old = s->user;
+    size_t oldlen = s->user_len;
+
     s->user = wsg_strndup(user, len);
     s->user_len = len;
+    /* presence moves from the old name to the new one */
+    wsg_bus_user_changed(s, old ? old : "", old ? oldlen : 0);
+    free(old);
+}
+
+void **
+wsg_session_bus(struct wsg_session *s)
+{
+    return &s->bus;
 }
 
 const char *

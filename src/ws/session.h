@@ -59,6 +59,9 @@ int wsg_session_handshake(struct wsg_session *s,
  */
 bool wsg_session_http(struct wsg_session *s, const struct wsg_http_request *r);
 
+/* The bus's slot of per-session state. */
+void **wsg_session_bus(struct wsg_session *s);
+
 /* The configuration the session's worker runs. */
 const struct wsg_cycle *wsg_session_cycle(const struct wsg_session *s);
 
