@@ -141,6 +141,22 @@ WSG_API struct wsg_str wsg_conf_arg(const struct wsg_conf *cf, size_t i);
 WSG_API void *wsg_conf_alloc(struct wsg_conf *cf, size_t size);
 
 /*
+ * Handles one statement of a block whose body is not directives: its
+ * words are wsg_conf_arg(cf, 0 ...). Returns NULL or an error phrase.
+ */
+typedef const char *(*wsg_conf_line_fn)(struct wsg_conf *cf, void *data);
+
+/*
+ * From the handler of a WSG_DIR_BLOCK directive: parses the block's body
+ * up to its "}", calling <fn> with <data> for each statement (a module's
+ * own little language, like router's "route"). Returns 0, or -1 when a
+ * statement failed (the error, with its file and line, is recorded: the
+ * handler then returns any non-NULL phrase, e.g. "").
+ */
+WSG_API int wsg_conf_parse_lines(struct wsg_conf *cf, wsg_conf_line_fn fn,
+                                 void *data);
+
+/*
  * From a directive handler in a location: makes that location accept
  * WebSocket upgrades, for a module that answers messages itself (the echo,
  * a chat). Locations with proxy_pass are endpoints already.

@@ -32,9 +32,6 @@ struct wsg_conf_file {
     unsigned line;    /* line of the directive being handled */
 };
 
-/* Handles each statement of a block whose body is not directives. */
-typedef const char *(*wsg_conf_line_fn)(struct wsg_conf *cf, void *data);
-
 struct wsg_conf {
     struct wsg_cycle *cycle; /* the configuration being built */
     struct wsg_arena *arena; /* == cycle->arena */
@@ -75,12 +72,6 @@ int wsg_conf_parse_file(struct wsg_conf *cf, const char *path);
 int wsg_conf_parse_block(struct wsg_conf *cf, unsigned ctx_type,
                          struct wsg_conf_ctx *ctx);
 
-/*
- * Parses the body of a block whose statements are not directives: each
- * statement's words are left in cf->args and <fn> is called with <data>.
- * Returns 0, or WSG_ERROR with cf->error set.
- */
-int wsg_conf_parse_lines(struct wsg_conf *cf, wsg_conf_line_fn fn, void *data);
 
 /* Returned by a handler whose error the parser has already recorded. */
 extern const char WSG_CONF_ERROR_SET[];
