@@ -340,6 +340,46 @@ WSG_API bool wsg_user_online(const char *user, size_t ulen);
 WSG_API struct json_t *wsg_room_members(const char *room, size_t rlen,
                                         size_t max);
 
+/* ---- node-wide counters and token buckets ---- */
+
+/*
+ * Adds <delta> to the node-wide counter <name>/<len> (at most 96 bytes;
+ * a new counter starts at 0) and returns its new value; a counter back at
+ * 0 or below is forgotten. For limits that must hold across workers, such
+ * as connections per client address. Returns LONG_MIN when the table has
+ * no room (65,536 names) or the name is too long: a limit should then let
+ * the client through rather than refuse everyone.
+ */
+WSG_API long wsg_counter_add(const char *name, size_t len, long delta);
+
+/*
+ * Takes <amount> tokens from the node-wide token bucket <name>/<len> that
+ * refills at <rate> tokens per second up to <burst> (a new bucket starts
+ * full). Returns true when there were enough (they are taken), false when
+ * not (nothing is taken). True also when the table has no room.
+ */
+WSG_API bool wsg_counter_take(const char *name, size_t len, double rate,
+                              double burst, double amount);
+
+/* ---- logging ---- */
+
+/* Levels, as in error_log. */
+#define WSG_LOG_LEVEL_ERR    4
+#define WSG_LOG_LEVEL_WARN   5
+#define WSG_LOG_LEVEL_NOTICE 6
+#define WSG_LOG_LEVEL_INFO   7
+#define WSG_LOG_LEVEL_DEBUG  8
+
+/*
+ * Writes a line to the error log at <level> in the context of <s> (its
+ * connection id and client), as "module NAME: message". Lines below the
+ * configured level cost a comparison.
+ */
+WSG_API void wsg_session_log(const struct wsg_session *s,
+                             const struct wsg_module *module, int level,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- node statistics ---- */
 
 /*

@@ -28,15 +28,15 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "core/pidlock.h"
 #include "core/stats.h"
 #include "ws/session.h"
 #include "ws/ws_frame.h"
 #include "wsgate_module.h"
 
-#define RING_SIZE          (1u << 20) /* bytes of one row's ring */
-#define PRESENCE_SLOTS     4096       /* entries of one row's table */
-#define KEY_MAX            192
-#define SPINS_BEFORE_YIELD 64
+#define RING_SIZE      (1u << 20) /* bytes of one row's ring */
+#define PRESENCE_SLOTS 4096       /* entries of one row's table */
+#define KEY_MAX        192
 
 enum { REC_USER = 1, REC_ROOM = 2 };
 
@@ -279,28 +279,6 @@ local_send(const char *key, size_t len, uint8_t opcode, const void *data,
 /* ---- the rings ---- */
 
 static void
-lock_ring(struct row *r)
-{
-    int me = (int) getpid(), spins = 0;
-
-    for (;;) {
-        int owner = 0;
-        if (atomic_compare_exchange_weak(&r->lock, &owner, me)) {
-            return;
-        }
-        if (++spins < SPINS_BEFORE_YIELD) {
-            continue;
-        }
-        spins = 0;
-        /* a writer that died with the lock leaves it to the next one */
-        if (owner != 0 && kill(owner, 0) == -1 && errno == ESRCH) {
-            atomic_compare_exchange_strong(&r->lock, &owner, 0);
-        }
-        sched_yield();
-    }
-}
-
-static void
 ring_put(struct row *r, uint64_t at, const void *p, size_t len)
 {
     size_t off = (size_t) (at % RING_SIZE), first = RING_SIZE - off;
@@ -346,7 +324,7 @@ send_row(size_t i, const struct rec *h, const char *name, const void *data)
     struct row *r = &zone->rows[i];
     size_t total = padded(sizeof(*h) + h->namelen + h->len);
 
-    lock_ring(r);
+    wsg_pidlock_acquire(&r->lock);
     uint64_t head = atomic_load(&r->head);
     bool fits = head - atomic_load(&r->tail) + total <= RING_SIZE;
     if (fits) {
@@ -355,7 +333,7 @@ send_row(size_t i, const struct rec *h, const char *name, const void *data)
         ring_put(r, head + sizeof(*h) + h->namelen, data, h->len);
         atomic_store(&r->head, head + total);
     }
-    atomic_store(&r->lock, 0);
+    wsg_pidlock_release(&r->lock);
     if (!fits) {
         atomic_fetch_add_explicit(&wsg_stats->bus_dropped, 1,
                                   memory_order_relaxed);

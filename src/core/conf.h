@@ -72,7 +72,6 @@ int wsg_conf_parse_file(struct wsg_conf *cf, const char *path);
 int wsg_conf_parse_block(struct wsg_conf *cf, unsigned ctx_type,
                          struct wsg_conf_ctx *ctx);
 
-
 /* Returned by a handler whose error the parser has already recorded. */
 extern const char WSG_CONF_ERROR_SET[];
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "wsgate_module.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -174,3 +175,10 @@ wsg_log_reopen_all(struct wsg_log_file *head, long uid,
         close(fd);
     }
 }
+
+_Static_assert(WSG_LOG_LEVEL_ERR == WSG_LOG_ERR &&
+                   WSG_LOG_LEVEL_WARN == WSG_LOG_WARN &&
+                   WSG_LOG_LEVEL_NOTICE == WSG_LOG_NOTICE &&
+                   WSG_LOG_LEVEL_INFO == WSG_LOG_INFO &&
+                   WSG_LOG_LEVEL_DEBUG == WSG_LOG_DEBUG,
+               "the module API's log levels are the error_log levels");

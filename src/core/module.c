@@ -15,6 +15,7 @@
 
 extern const struct wsg_module wsg_echo_module;
 extern const struct wsg_module wsg_status_module;
+extern const struct wsg_module wsg_ratelimit_module;
 
 /* clang-format off */
 const struct wsg_module *const wsg_builtin_modules[] = {
@@ -23,6 +24,7 @@ const struct wsg_module *const wsg_builtin_modules[] = {
     &wsg_ws_module,
     &wsg_upstream_module,
     &wsg_status_module,
+    &wsg_ratelimit_module,
     /* handlers last: loaded modules are placed before them */
     &wsg_echo_module,
 };

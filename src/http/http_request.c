@@ -53,6 +53,8 @@ reason(int status)
         return "URI Too Long";
     case 426:
         return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

@@ -27,6 +27,7 @@
 #include "process/process.h"
 #include "process/signal.h"
 #include "bus/bus_worker.h"
+#include "core/counter.h"
 #include "core/stats.h"
 #include "process/worker.h"
 #include "upstream/peer_state.h"
@@ -473,6 +474,11 @@ wsg_master_run(struct wsg_cycle *cycle, const struct wsg_master_args *args)
     if (wsg_stats_init() != 0) {
         wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
                 "mmap() of the counters zone failed");
+        return 1;
+    }
+    if (wsg_counter_init() != 0) {
+        wsg_log(WSG_LOG_EMERG, wsg_log_main, errno,
+                "mmap() of the counters table failed");
         return 1;
     }
     if (wsg_bus_init() != 0) {

@@ -15,7 +15,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -964,6 +966,23 @@ wsg_session_data(struct wsg_session *s, const struct wsg_module *module)
         s->module_data = wsg_calloc(cycle->nmodules, sizeof(void *));
     }
     return &s->module_data[i];
+}
+
+void
+wsg_session_log(const struct wsg_session *s, const struct wsg_module *module,
+                int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (s->c->log.level < (unsigned) level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    wsg_log_write((unsigned) level, &s->c->log, 0, "module %s: %s",
+                  module->name, msg);
 }
 
 const void *
