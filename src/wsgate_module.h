@@ -278,6 +278,32 @@ WSG_API void *wsg_session_loc_conf(const struct wsg_session *s,
 WSG_API void **wsg_session_data(struct wsg_session *s,
                                 const struct wsg_module *module);
 
+/*
+ * String attributes of a session (a role, a tenant): <value> is copied;
+ * NULL removes the attribute. A session holds at most 16. Returns 0, or
+ * -1 when full. wsg_session_attr() returns p == NULL when absent.
+ */
+WSG_API int wsg_session_set_attr(struct wsg_session *s, const char *name,
+                                 const char *value);
+WSG_API struct wsg_str wsg_session_attr(const struct wsg_session *s,
+                                        const char *name);
+
+/* ---- timers ---- */
+
+struct wsg_timer;
+
+/*
+ * Calls <fn>(<s>, <data>) once, <ms> milliseconds from now. With a session
+ * <s> the timer dies with it (it never fires after on_close); with NULL it
+ * belongs to the worker (call it from init_process or a hook). Returns the
+ * timer, which wsg_timer_cancel() stops and frees before it fires; a timer
+ * that fired is freed by the core after <fn> returns.
+ */
+WSG_API struct wsg_timer *
+wsg_timer_add(struct wsg_session *s, uint64_t ms,
+              void (*fn)(struct wsg_session *s, void *data), void *data);
+WSG_API void wsg_timer_cancel(struct wsg_timer *t);
+
 /* ---- messages (valid only during the hook that received them) ---- */
 
 /* The payload; never NULL (an empty message has len 0). */

@@ -133,6 +133,12 @@ finish_if_idle(struct wsg_worker *w)
     }
 }
 
+struct event_base *
+wsg_worker_base(void)
+{
+    return the_worker != NULL ? the_worker->base : NULL;
+}
+
 void
 wsg_worker_conn_gone(struct wsg_worker *w)
 {

@@ -47,6 +47,9 @@ struct wsg_worker {
 void wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
                     unsigned slot, pid_t master) __attribute__((noreturn));
 
+/* The event base of this worker process. */
+struct event_base *wsg_worker_base(void);
+
 /*
  * Called by a connection as it is freed: a worker that is shutting down
  * ends its loop when the last connection is gone.

@@ -37,7 +37,9 @@
 
 /* Payloads up to this are copied into the output (one chain for many
  * small messages, one writev); larger ones are added by reference. */
-#define COPY_MAX 4096
+#define COPY_MAX  4096
+/* Attributes one session can hold. */
+#define ATTRS_MAX 16
 
 enum state {
     S_NEW,     /* made at the handshake; no 101 sent yet */
@@ -73,8 +75,19 @@ struct wsg_session {
     int reject; /* HTTP status a module refused the handshake with */
     char *user; /* owned; NULL: none */
     size_t user_len;
-    void **module_data; /* a slot per module of the cycle; owned */
-    void *bus;          /* the bus's per-session state (rooms) */
+    void **module_data;         /* a slot per module of the cycle; owned */
+    void *bus;                  /* the bus's per-session state (rooms) */
+    char *attrs[2 * ATTRS_MAX]; /* name, value pairs; owned */
+    struct wsg_timer *timers;   /* pending module timers; owned */
+};
+
+struct wsg_timer {
+    struct event ev;
+    struct wsg_timer *next; /* in its session's list */
+    struct wsg_timer **prev;
+    struct wsg_session *s; /* NULL: the worker's */
+    void (*fn)(struct wsg_session *s, void *data);
+    void *data;
 };
 
 /* One message as modules see it (wsgate_module.h). */
@@ -756,6 +769,12 @@ wsg_session_free(struct wsg_session *s)
         s->h->on_close(s, s->hdata, code);
     }
     wsg_bus_session_gone(s);
+    while (s->timers != NULL) {
+        wsg_timer_cancel(s->timers);
+    }
+    for (size_t i = 0; i < 2 * ATTRS_MAX; i++) {
+        free(s->attrs[i]);
+    }
     free(s->user);
     free(s->module_data);
     free(s->msg);
@@ -1007,4 +1026,113 @@ wsg_msg_json(struct wsg_msg *m)
                              JSON_REJECT_DUPLICATES, NULL);
     }
     return m->json;
+}
+
+int
+wsg_session_set_attr(struct wsg_session *s, const char *name, const char *value)
+{
+    size_t free_at = ATTRS_MAX;
+
+    for (size_t i = 0; i < ATTRS_MAX; i++) {
+        if (s->attrs[2 * i] == NULL) {
+            free_at = free_at == ATTRS_MAX ? i : free_at;
+            continue;
+        }
+        if (strcmp(s->attrs[2 * i], name) == 0) {
+            free(s->attrs[2 * i + 1]);
+            if (value == NULL) {
+                free(s->attrs[2 * i]);
+                s->attrs[2 * i] = NULL;
+                s->attrs[2 * i + 1] = NULL;
+            } else {
+                s->attrs[2 * i + 1] = wsg_strdup(value);
+            }
+            return 0;
+        }
+    }
+    if (value == NULL) {
+        return 0;
+    }
+    if (free_at == ATTRS_MAX) {
+        return -1;
+    }
+    s->attrs[2 * free_at] = wsg_strdup(name);
+    s->attrs[2 * free_at + 1] = wsg_strdup(value);
+    return 0;
+}
+
+struct wsg_str
+wsg_session_attr(const struct wsg_session *s, const char *name)
+{
+    struct wsg_str v = {NULL, 0};
+
+    for (size_t i = 0; i < ATTRS_MAX; i++) {
+        if (s->attrs[2 * i] != NULL && strcmp(s->attrs[2 * i], name) == 0) {
+            v.p = s->attrs[2 * i + 1];
+            v.len = strlen(v.p);
+            break;
+        }
+    }
+    return v;
+}
+
+static void
+unlink_timer(struct wsg_timer *t)
+{
+    if (t->prev != NULL) {
+        *t->prev = t->next;
+        if (t->next != NULL) {
+            t->next->prev = t->prev;
+        }
+        t->prev = NULL;
+    }
+}
+
+static void
+on_module_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct wsg_timer *t = arg;
+
+    (void) fd;
+    (void) what;
+    /* unlinked first: the callback may close the session, which cancels
+     * the timers it still lists */
+    unlink_timer(t);
+    t->fn(t->s, t->data);
+    free(t);
+}
+
+struct wsg_timer *
+wsg_timer_add(struct wsg_session *s, uint64_t ms,
+              void (*fn)(struct wsg_session *s, void *data), void *data)
+{
+    struct wsg_timer *t = wsg_calloc(1, sizeof(*t));
+    struct timeval tv = {(time_t) (ms / 1000),
+                         (suseconds_t) ((ms % 1000) * 1000)};
+
+    t->s = s;
+    t->fn = fn;
+    t->data = data;
+    if (s != NULL) {
+        t->next = s->timers;
+        if (t->next != NULL) {
+            t->next->prev = &t->next;
+        }
+        s->timers = t;
+        t->prev = &s->timers;
+    }
+    evtimer_assign(&t->ev, wsg_worker_base(), on_module_timer, t);
+    evtimer_add(&t->ev, &tv);
+    return t;
+}
+
+void
+wsg_timer_cancel(struct wsg_timer *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    evtimer_del(&t->ev);
+    unlink_timer(t);
+    free(t);
 }
