@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever struct wsg_module or a function's contract changes. */
-#define WSG_MODULE_ABI 2u
+#define WSG_MODULE_ABI 3u
 
 #define WSG_API __attribute__((visibility("default")))
 

@@ -301,6 +301,64 @@ add_module(struct wsg_conf *cf, const struct wsg_module *m)
     cycle->main_conf = ctx->main_conf;
 }
 
+/* Whether <d>'s name is taken in a context it also claims. */
+static const struct wsg_module *
+clash(const struct wsg_cycle *cycle, const struct wsg_directive *d)
+{
+    for (size_t i = 0; i < cycle->nmodules; i++) {
+        const struct wsg_directive *o = cycle->modules[i]->directives;
+        for (; o != NULL && o->name != NULL; o++) {
+            if (strcmp(o->name, d->name) == 0 &&
+                (o->ctx & d->ctx & WSG_CTX_ANY) != 0) {
+                return cycle->modules[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Checks a loaded module's struct; returns NULL or the phrase refusing it. */
+static const char *
+check_module(struct wsg_conf *cf, const struct wsg_module *m,
+             const char *path)
+{
+    /* abi and size first: nothing else of the struct is trusted before */
+    if (m->abi != WSG_MODULE_ABI) {
+        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" was "
+                                   "built for module ABI %u, this wsgate "
+                                   "has ABI %u",
+                               path, m->abi, WSG_MODULE_ABI);
+    }
+    if (m->size != sizeof(struct wsg_module)) {
+        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" has "
+                                   "a struct wsg_module of %u bytes, this "
+                                   "wsgate expects %zu",
+                               path, m->size, sizeof(struct wsg_module));
+    }
+    if (m->name == NULL || m->name[0] == '\0') {
+        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" "
+                                   "has a module without a name",
+                               path);
+    }
+    for (size_t i = 0; i < cf->cycle->nmodules; i++) {
+        if (strcmp(cf->cycle->modules[i]->name, m->name) == 0) {
+            return wsg_conf_phrase(cf, "!\"load_module\" directive: module "
+                                       "\"%s\" is already loaded",
+                                   m->name);
+        }
+    }
+    for (const struct wsg_directive *d = m->directives; d && d->name; d++) {
+        const struct wsg_module *o = clash(cf->cycle, d);
+        if (o != NULL) {
+            return wsg_conf_phrase(cf, "!\"load_module\" directive: module "
+                                       "\"%s\" defines \"%s\", which "
+                                       "module \"%s\" defines already",
+                                   m->name, d->name, o->name);
+        }
+    }
+    return NULL;
+}
+
 /*
  * load_module PATH: a module built as a shared object. The handle is never
  * closed: old workers may still run its code, and a reload that names the
@@ -321,34 +379,16 @@ load_module(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return wsg_conf_phrase(cf, "cannot load \"%s\": %s", path, dlerror());
     }
     const struct wsg_module *m = dlsym(handle, "wsg_module");
-    if (m == NULL) {
-        return wsg_conf_phrase(cf,
-                               "!\"load_module\" directive: \"%s\" has "
-                               "no \"wsg_module\" symbol",
-                               path);
-    }
-    /* abi and size first: nothing else of the struct is trusted before */
-    if (m->abi != WSG_MODULE_ABI) {
-        return wsg_conf_phrase(cf,
-                               "!\"load_module\" directive: \"%s\" was "
-                               "built for module ABI %u, this wsgate "
-                               "has ABI %u",
-                               path, m->abi, WSG_MODULE_ABI);
-    }
-    if (m->size != sizeof(struct wsg_module)) {
-        return wsg_conf_phrase(cf,
-                               "!\"load_module\" directive: \"%s\" has "
-                               "a struct wsg_module of %u bytes, this "
-                               "wsgate expects %zu",
-                               path, m->size, sizeof(struct wsg_module));
-    }
-    for (size_t i = 0; i < cf->cycle->nmodules; i++) {
-        if (strcmp(cf->cycle->modules[i]->name, m->name) == 0) {
-            return wsg_conf_phrase(cf,
-                                   "!\"load_module\" directive: module "
-                                   "\"%s\" is already loaded",
-                                   m->name);
-        }
+    const char *why = m == NULL ? NULL : check_module(cf, m, path);
+    if (m == NULL || why != NULL) {
+        /* a refused object is not kept: nothing of it may run later */
+        dlclose(handle);
+        return m == NULL ? wsg_conf_phrase(cf,
+                                           "!\"load_module\" directive: "
+                                           "\"%s\" has no \"wsg_module\" "
+                                           "symbol",
+                                           path)
+                         : why;
     }
     add_module(cf, m);
     return NULL;

@@ -88,6 +88,7 @@ struct wsg_timer {
     struct wsg_session *s; /* NULL: the worker's */
     void (*fn)(struct wsg_session *s, void *data);
     void *data;
+    bool firing; /* its callback runs: the core frees it after */
 };
 
 /* One message as modules see it (wsgate_module.h). */
@@ -1098,6 +1099,7 @@ on_module_timer(evutil_socket_t fd, short what, void *arg)
     /* unlinked first: the callback may close the session, which cancels
      * the timers it still lists */
     unlink_timer(t);
+    t->firing = true;
     t->fn(t->s, t->data);
     free(t);
 }
@@ -1134,5 +1136,8 @@ wsg_timer_cancel(struct wsg_timer *t)
     }
     evtimer_del(&t->ev);
     unlink_timer(t);
-    free(t);
+    if (!t->firing) {
+        /* cancelled from its own callback: freed when that returns */
+        free(t);
+    }
 }
