@@ -319,40 +319,44 @@ clash(const struct wsg_cycle *cycle, const struct wsg_directive *d)
 
 /* Checks a loaded module's struct; returns NULL or the phrase refusing it. */
 static const char *
-check_module(struct wsg_conf *cf, const struct wsg_module *m,
-             const char *path)
+check_module(struct wsg_conf *cf, const struct wsg_module *m, const char *path)
 {
     /* abi and size first: nothing else of the struct is trusted before */
     if (m->abi != WSG_MODULE_ABI) {
-        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" was "
-                                   "built for module ABI %u, this wsgate "
-                                   "has ABI %u",
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" was "
+                               "built for module ABI %u, this wsgate "
+                               "has ABI %u",
                                path, m->abi, WSG_MODULE_ABI);
     }
     if (m->size != sizeof(struct wsg_module)) {
-        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" has "
-                                   "a struct wsg_module of %u bytes, this "
-                                   "wsgate expects %zu",
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" has "
+                               "a struct wsg_module of %u bytes, this "
+                               "wsgate expects %zu",
                                path, m->size, sizeof(struct wsg_module));
     }
     if (m->name == NULL || m->name[0] == '\0') {
-        return wsg_conf_phrase(cf, "!\"load_module\" directive: \"%s\" "
-                                   "has a module without a name",
+        return wsg_conf_phrase(cf,
+                               "!\"load_module\" directive: \"%s\" "
+                               "has a module without a name",
                                path);
     }
     for (size_t i = 0; i < cf->cycle->nmodules; i++) {
         if (strcmp(cf->cycle->modules[i]->name, m->name) == 0) {
-            return wsg_conf_phrase(cf, "!\"load_module\" directive: module "
-                                       "\"%s\" is already loaded",
+            return wsg_conf_phrase(cf,
+                                   "!\"load_module\" directive: module "
+                                   "\"%s\" is already loaded",
                                    m->name);
         }
     }
     for (const struct wsg_directive *d = m->directives; d && d->name; d++) {
         const struct wsg_module *o = clash(cf->cycle, d);
         if (o != NULL) {
-            return wsg_conf_phrase(cf, "!\"load_module\" directive: module "
-                                       "\"%s\" defines \"%s\", which "
-                                       "module \"%s\" defines already",
+            return wsg_conf_phrase(cf,
+                                   "!\"load_module\" directive: module "
+                                   "\"%s\" defines \"%s\", which "
+                                   "module \"%s\" defines already",
                                    m->name, d->name, o->name);
         }
     }
