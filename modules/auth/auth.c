@@ -1,12 +1,9 @@
 /*
  * The auth module: a WebSocket handshake to a location with auth on must
- * carry a credential, a JWT (HS256 or RS256, jwt.h) or a static token,
- * taken from a header, a query argument, a cookie or a subprotocol, since
- * browsers cannot set Authorization on a WebSocket. A valid one names the
- * session's user; anything else refuses the handshake with 401 or 403 and
- * a body that says nothing more. Keys and tokens are read with the
- * configuration, so a bad file fails "wsgate -t", never a handshake.
- * It uses only the public module API, like any third-party module.
+ * carry a JWT (HS256 or RS256, jwt.h) or a static token, from a header, a
+ * query argument, a cookie or a subprotocol (browsers cannot set
+ * Authorization). A valid one names the session's user; anything else gets
+ * 401 or 403 with nothing more. Keys and tokens load with the configuration.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -59,7 +56,9 @@ struct auth_token {
 
 /* All in configuration memory; a field unset here is inherited. */
 struct auth_loc_conf {
-    int enabled; /* flag; unset: on when a credential is configured */
+    int enabled; /* flag, as set here or above; only explicit settings are
+                    inherited, so a location's own key turns auth on */
+    bool active; /* merged: the handshake hook checks credentials */
 
     char *secret_file; /* path; set means the secret is too */
     const unsigned char *secret;
@@ -111,6 +110,9 @@ static const struct auth_source default_sources[] = {
     {FROM_QUERY, "access_token", 12, false},
 };
 
+/* A field wsg_conf_set_str() fills is "char *": the default must be too. */
+static char default_claim[] = "sub";
+
 static const struct wsg_conf_bounds leeway_bounds = {0, 3600 * 1000};
 
 /* ---- helpers ---- */
@@ -156,8 +158,10 @@ trim(struct wsg_str v)
 static bool
 is_tchar(unsigned char c)
 {
+    /* strchr() finds the terminating NUL too: keep it out */
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static bool
@@ -277,6 +281,7 @@ set_secret_file(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         }
     }
     if (f.len < AUTH_JWT_HS256_MIN) {
+        OPENSSL_cleanse(f.p, f.len);
         free(f.p);
         return wsg_conf_phrase(cf,
                                "secret \"%s\" is shorter than %d bytes, "
@@ -646,7 +651,7 @@ auth_merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
     alcf->issuer = alcf->issuer ? alcf->issuer : prev->issuer;
     alcf->audience = alcf->audience ? alcf->audience : prev->audience;
     alcf->user_claim = alcf->user_claim ? alcf->user_claim : prev->user_claim;
-    alcf->user_claim = alcf->user_claim ? alcf->user_claim : "sub";
+    alcf->user_claim = alcf->user_claim ? alcf->user_claim : default_claim;
     if (alcf->leeway_ms == WSG_CONF_UNSET_U64) {
         alcf->leeway_ms = prev->leeway_ms;
     }
@@ -659,10 +664,9 @@ auth_merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
     if (alcf->enabled == WSG_CONF_UNSET) {
         alcf->enabled = prev->enabled;
     }
-    if (alcf->enabled == WSG_CONF_UNSET) {
-        alcf->enabled = credentials;
-    }
-    if (alcf->enabled == 1 && !credentials) {
+    alcf->active =
+        alcf->enabled == WSG_CONF_UNSET ? credentials : alcf->enabled == 1;
+    if (alcf->active && !credentials) {
         return "\"auth\" is on but none of \"auth_jwt_secret_file\", "
                "\"auth_jwt_public_key_file\" or \"auth_tokens_file\" is set";
     }
@@ -823,10 +827,13 @@ from_cookie(const struct wsg_session *s, const struct auth_source *src,
             struct wsg_str *token)
 {
     struct wsg_str v = wsg_session_header(s, "Cookie");
-    const char *end = v.p + v.len;
 
+    if (v.p == NULL) {
+        return 0;
+    }
     /* "a=1; b=2" (RFC 6265 4.2.1), a little more lenient on blanks */
-    for (const char *p = v.p; p != NULL && p < end;) {
+    const char *end = v.p + v.len;
+    for (const char *p = v.p; p < end;) {
         const char *semi = memchr(p, ';', (size_t) (end - p));
         const char *e = semi ? semi : end;
         const char *eq = memchr(p, '=', (size_t) (e - p));
@@ -855,9 +862,12 @@ from_subprotocol(const struct wsg_session *s, const struct auth_source *src,
                  struct wsg_str *token)
 {
     struct wsg_str v = wsg_session_header(s, "Sec-WebSocket-Protocol");
-    const char *end = v.p + v.len;
 
-    for (const char *p = v.p; p != NULL && p < end;) {
+    if (v.p == NULL) {
+        return 0;
+    }
+    const char *end = v.p + v.len;
+    for (const char *p = v.p; p < end;) {
         const char *comma = memchr(p, ',', (size_t) (end - p));
         struct wsg_str item = {p, (size_t) ((comma ? comma : end) - p)};
         p = comma ? comma + 1 : end;
@@ -943,28 +953,19 @@ verdict_status(int rc)
     }
 }
 
-/*
- * Checks <token> against the static tokens, then as a JWT; on success sets
- * the session's user. Returns 0, an HTTP status, or -1 for our failure.
- */
-static int
-check_token(struct wsg_session *s, const struct auth_loc_conf *alcf,
-            struct wsg_str token)
+/* A result of checking a credential: the status and why, for the log. */
+struct verdict {
+    int status; /* 0: accepted; 401, 403; -1: our own failure */
+    const char *why;
+};
+
+/* Checks <token> as a JWT with the keys of <alcf>; on success sets the
+ * session's user. */
+static struct verdict
+check_jwt(struct wsg_session *s, const struct auth_loc_conf *alcf,
+          struct wsg_str token)
 {
-    if (alcf->ntokens > 0) {
-        bool failed;
-        const struct auth_token *t = find_static(alcf, token, &failed);
-        if (failed) {
-            return -1;
-        }
-        if (t != NULL) {
-            wsg_session_set_user(s, t->user, t->user_len);
-            return 0;
-        }
-    }
-    if (alcf->secret == NULL && alcf->public_key_der == NULL) {
-        return 401;
-    }
+    struct verdict v = {-1, "the RS256 key could not be decoded"};
     struct auth_jwt_conf jc = {
         .secret = alcf->secret,
         .secret_len = alcf->secret_len,
@@ -973,19 +974,71 @@ check_token(struct wsg_session *s, const struct auth_loc_conf *alcf,
         .user_claim = alcf->user_claim,
         .leeway_s = (int64_t) (alcf->leeway_ms / 1000),
     };
+    struct auth_jwt_user user;
+
     if (alcf->public_key_der != NULL) {
         jc.rsa_key = rsa_key(alcf);
         if (jc.rsa_key == NULL) {
-            return -1;
+            return v;
         }
     }
-    struct auth_jwt_user user;
+    /* the wall clock: "exp" and "nbf" are dates, not durations */
     int rc =
         auth_jwt_verify(&jc, token.p, token.len, (int64_t) time(NULL), &user);
     if (rc == AUTH_JWT_OK) {
         wsg_session_set_user(s, user.id, user.len);
     }
-    return verdict_status(rc);
+    v.status = verdict_status(rc);
+    v.why = auth_jwt_strerror(rc);
+    return v;
+}
+
+/*
+ * Checks <token> against the static tokens, then as a JWT; on success sets
+ * the session's user.
+ */
+static struct verdict
+check_token(struct wsg_session *s, const struct auth_loc_conf *alcf,
+            struct wsg_str token)
+{
+    struct verdict v = {401, "unknown token"};
+    bool jwt = alcf->secret != NULL || alcf->public_key_der != NULL;
+
+    if (alcf->ntokens > 0) {
+        bool failed;
+        const struct auth_token *t = find_static(alcf, token, &failed);
+        if (failed) {
+            v.status = -1;
+            v.why = "SHA-256 failed";
+            return v;
+        }
+        if (t != NULL) {
+            wsg_session_set_user(s, t->user, t->user_len);
+            v.status = 0;
+            return v;
+        }
+        /* no dot, no JWT: "unknown token" says more than "malformed" */
+        if (memchr(token.p, '.', token.len) == NULL) {
+            jwt = false;
+        }
+    }
+    return jwt ? check_jwt(s, alcf, token) : v;
+}
+
+static const char *
+source_kind(const struct auth_source *src)
+{
+    switch (src->from) {
+    case FROM_HEADER:
+        return "header";
+    case FROM_QUERY:
+        return "query argument";
+    case FROM_COOKIE:
+        return "cookie";
+    case FROM_SUBPROTOCOL:
+        return "subprotocol";
+    }
+    return "?";
 }
 
 static int
@@ -995,25 +1048,46 @@ auth_on_handshake(struct wsg_session *s)
         wsg_session_loc_conf(s, &wsg_auth_module);
     char buf[AUTH_JWT_MAX];
     struct wsg_str token = {NULL, 0};
+    const struct auth_source *src = NULL;
     int found = 0;
 
-    if (alcf == NULL || alcf->enabled != 1) {
+    if (alcf == NULL || !alcf->active) {
         return WSG_NEXT;
     }
     /* the first place holding a credential decides; a bad one there is
      * not excused by a good one further down the list */
     for (size_t i = 0; i < alcf->nsources && found == 0; i++) {
-        found = find_token(s, &alcf->sources[i], buf, &token);
+        src = &alcf->sources[i];
+        found = find_token(s, src, buf, &token);
     }
-    int status = found == 1 ? check_token(s, alcf, token) : 401;
-    if (status == 0) {
+    if (found == 0) {
+        wsg_session_log(s, &wsg_auth_module, WSG_LOG_LEVEL_INFO,
+                        "handshake refused with 401: no credential");
+        wsg_session_reject(s, 401);
+        return WSG_STOP;
+    }
+    struct verdict v = {401, "unusable credential"};
+    if (found == 1) {
+        v = check_token(s, alcf, token);
+    }
+    if (v.status == 0) {
+        struct wsg_str user = wsg_session_user(s);
+        wsg_session_log(s, &wsg_auth_module, WSG_LOG_LEVEL_DEBUG,
+                        "user \"%.*s\" by the %s \"%s\"", (int) user.len,
+                        user.p, source_kind(src), src->name);
         return WSG_NEXT;
     }
-    if (status < 0) {
+    if (v.status < 0) {
+        wsg_session_log(s, &wsg_auth_module, WSG_LOG_LEVEL_ERR,
+                        "handshake failed: %s", v.why);
         return WSG_ABORT;
     }
+    /* never the token itself: logs are read by more people than secrets */
+    wsg_session_log(s, &wsg_auth_module, WSG_LOG_LEVEL_INFO,
+                    "handshake refused with %d: %s in the %s \"%s\"", v.status,
+                    v.why, source_kind(src), src->name);
     /* the status is all the client learns: no reason in the body */
-    wsg_session_reject(s, status);
+    wsg_session_reject(s, v.status);
     return WSG_STOP;
 }
 

@@ -16,6 +16,7 @@
 extern const struct wsg_module wsg_echo_module;
 extern const struct wsg_module wsg_status_module;
 extern const struct wsg_module wsg_ratelimit_module;
+extern const struct wsg_module wsg_auth_module;
 
 /* clang-format off */
 const struct wsg_module *const wsg_builtin_modules[] = {
@@ -25,6 +26,8 @@ const struct wsg_module *const wsg_builtin_modules[] = {
     &wsg_upstream_module,
     &wsg_status_module,
     &wsg_ratelimit_module,
+    /* after the limits: a client over them is refused before any crypto */
+    &wsg_auth_module,
     /* handlers last: loaded modules are placed before them */
     &wsg_echo_module,
 };
