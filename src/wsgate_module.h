@@ -329,10 +329,14 @@ WSG_API struct json_t *wsg_msg_json(struct wsg_msg *m);
  * worker and counts it (bus_dropped in wsg_stats_json).
  */
 
+/* The largest message the bus carries to other workers. */
+#define WSG_BUS_MESSAGE_MAX (512u * 1024)
+
 /*
- * Sends a message to every session of user <user>/<ulen>. Returns the
- * number of workers it was sent towards (this one included) or -1 when
- * the user is online nowhere.
+ * Sends a message to every session of user <user>/<ulen> (at most 64
+ * bytes). Returns the number of workers it was sent towards (this one
+ * included), or -1 when the user is online nowhere or the message is over
+ * WSG_BUS_MESSAGE_MAX (then nobody gets it).
  */
 WSG_API int wsg_user_send(const char *user, size_t ulen, int type,
                           const void *data, size_t len);
@@ -347,7 +351,7 @@ WSG_API int wsg_room_publish(const char *room, size_t rlen, int type,
                              const struct wsg_session *except);
 
 /*
- * Makes <s> a member of room <room>/<rlen> (at most 256 bytes; a session
+ * Makes <s> a member of room <room>/<rlen> (at most 120 bytes; a session
  * is in at most 64 rooms). Joining twice is one membership. Returns 0, or
  * -1 when a limit is reached. Memberships end with the session.
  */

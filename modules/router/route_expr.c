@@ -244,12 +244,14 @@ scalar(const json_t *v, char *num, const char **p, size_t *len)
         n = snprintf(num, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         break;
     case JSON_REAL: {
-        /* the shortest of the usual precisions that reads back the same:
-         * 0.1 rather than 0.10000000000000001 */
+        /* the fewest digits that read back the same: 0.1, not
+         * 0.10000000000000001 */
         double d = json_real_value(v);
-        n = snprintf(num, 32, "%.15g", d);
-        if (strtod(num, NULL) != d) {
-            n = snprintf(num, 32, "%.17g", d);
+        for (int prec = 15; prec <= 17; prec++) {
+            n = snprintf(num, 32, "%.*g", prec, d);
+            if (strtod(num, NULL) == d) {
+                break;
+            }
         }
         break;
     }

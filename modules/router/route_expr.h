@@ -2,7 +2,7 @@
  * Expressions of the router's "route" blocks: literal text with variables
  * ($json.a.b, $user, $remote_addr, or ${...} to end a name). Pure: compiled
  * from a configuration word without allocating, evaluated against a message
- * into a caller's buffer, so it is tested and fuzzed on its own.
+ * into a caller's buffer, so it is tested on its own (t/unit/test_router).
  */
 #ifndef WSG_ROUTE_EXPR_H
 #define WSG_ROUTE_EXPR_H
@@ -15,7 +15,7 @@
 /* Most parts (literal runs and variables) of one expression. */
 #define WSG_ROUTE_EXPR_PARTS_MAX 16
 /* Longest key of one $json path segment, in bytes. */
-#define WSG_ROUTE_KEY_MAX 255
+#define WSG_ROUTE_KEY_MAX        255
 
 /* What wsg_route_expr_eval() returns besides 0. */
 #define WSG_ROUTE_MISSING  (-1) /* a variable has no value */

@@ -40,6 +40,11 @@
 
 enum { REC_USER = 1, REC_ROOM = 2 };
 
+/* a largest message fills at most half a ring, so one slow reader still
+ * leaves room for other workers' records */
+_Static_assert(WSG_BUS_MESSAGE_MAX <= RING_SIZE / 2,
+               "WSG_BUS_MESSAGE_MAX is at most half a ring");
+
 /* A presence entry: "u:NAME" user, "R:ROOM" room, "m:ROOM\x1fUSER". */
 struct entry {
     atomic_uint count; /* sessions behind it; 0: free or deleted */
@@ -414,7 +419,7 @@ broadcast(const char *key, size_t klen, uint8_t opcode, const void *data,
                     (uint16_t) klen, (uint32_t) len};
     int n = 0;
 
-    if (len > RING_SIZE / 2) {
+    if (len > WSG_BUS_MESSAGE_MAX) {
         atomic_fetch_add_explicit(&wsg_stats->bus_dropped, 1,
                                   memory_order_relaxed);
         return 0;
@@ -450,7 +455,8 @@ wsg_user_send(const char *user, size_t ulen, int type, const void *data,
 {
     char key[KEY_MAX];
 
-    if (zone == NULL || ulen == 0 || ulen > WSG_BUS_USER_MAX) {
+    if (zone == NULL || ulen == 0 || ulen > WSG_BUS_USER_MAX ||
+        len > WSG_BUS_MESSAGE_MAX) {
         return -1;
     }
     size_t k = make_key(key, 'u', user, ulen, NULL, 0);
@@ -468,7 +474,8 @@ wsg_room_publish(const char *room, size_t rlen, int type, const void *data,
 {
     char key[KEY_MAX];
 
-    if (zone == NULL || rlen == 0 || rlen > WSG_BUS_ROOM_MAX) {
+    if (zone == NULL || rlen == 0 || rlen > WSG_BUS_ROOM_MAX ||
+        len > WSG_BUS_MESSAGE_MAX) {
         return -1;
     }
     size_t k = make_key(key, 'R', room, rlen, NULL, 0);

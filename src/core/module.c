@@ -17,6 +17,8 @@ extern const struct wsg_module wsg_echo_module;
 extern const struct wsg_module wsg_status_module;
 extern const struct wsg_module wsg_ratelimit_module;
 extern const struct wsg_module wsg_auth_module;
+extern const struct wsg_module wsg_router_module;
+extern const struct wsg_module wsg_chat_module;
 
 /* clang-format off */
 const struct wsg_module *const wsg_builtin_modules[] = {
@@ -28,13 +30,16 @@ const struct wsg_module *const wsg_builtin_modules[] = {
     &wsg_ratelimit_module,
     /* after the limits: a client over them is refused before any crypto */
     &wsg_auth_module,
-    /* handlers last: loaded modules are placed before them */
+    /* handlers last: loaded modules are placed before them; the router
+     * may take some messages and pass the rest to the chat */
+    &wsg_router_module,
+    &wsg_chat_module,
     &wsg_echo_module,
 };
 /* clang-format on */
 
 const size_t wsg_builtin_nmodules = WSG_NELEMS(wsg_builtin_modules);
-const size_t wsg_builtin_nhandlers = 1;
+const size_t wsg_builtin_nhandlers = 3;
 
 _Static_assert(WSG_NELEMS(wsg_builtin_modules) > WSG_UPSTREAM_MODULE_INDEX,
                "core modules must sit at their fixed indices");
