@@ -30,6 +30,7 @@ enum {
     OPT_ROOM,
     OPT_MEMBERS,
     OPT_INTERVAL,
+    OPT_JOIN,
     OPT_TIMEOUT,
     OPT_CONCURRENCY,
 };
@@ -56,6 +57,7 @@ static const struct option long_options[] = {
     {"room", required_argument, NULL, OPT_ROOM},
     {"members", required_argument, NULL, OPT_MEMBERS},
     {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"join", no_argument, NULL, OPT_JOIN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {NULL, 0, NULL, 0},
@@ -88,7 +90,13 @@ static const char usage_text[] =
     "      --connect-rate      connect, upgrade, one echo, close, repeat\n"
     "      --room R --members M [--interval SECONDS]\n"
     "                          M members; member 0 says its send time to\n"
-    "                          room R every interval (default 0.1)\n";
+    "                          room R every interval (default 0.1)\n"
+    "      --join              room members first send {\"type\":\"hello\","
+    "\n"
+    "                          \"user\":\"mN\"} and {\"type\":\"join\",...}"
+    "\n"
+    "                          (wsgate's chat); the sender starts after\n"
+    "                          one interval\n";
 
 static int
 bad(const char *what, const char *value)
@@ -354,6 +362,9 @@ parse_number(struct wsb_config *cf, int opt, const char *arg)
     case OPT_TIMEOUT:
         return parse_seconds(arg, 0.01, &cf->timeout_s) ? bad("--timeout", arg)
                                                         : 0;
+    case OPT_JOIN:
+        cf->join = 1;
+        return 0;
     case OPT_INTERVAL:
         return parse_seconds(arg, 0.0001, &cf->interval_s)
                    ? bad("--interval", arg)

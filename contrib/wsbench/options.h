@@ -51,6 +51,7 @@ struct wsb_config {
     const char *sni;    /* NULL: the URL's host unless it is an address */
     const char *cacert; /* NULL: the system's trust store */
     const char *room;
+    int join; /* room: members say hello and join first (chat protocol) */
     const char *headers[WSB_MAX_HEADERS]; /* extra "Name: value" lines */
     size_t nheaders;
     SSL_CTX *ssl_ctx; /* owned by main(); NULL for ws:// */
