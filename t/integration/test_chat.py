@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 
 import pytest
 import websockets
@@ -625,3 +626,38 @@ server {
         await close_all([closed, opened])
 
     run(talk())
+
+
+def test_a_dead_workers_users_leave_presence(gateway):
+    """A worker killed with its sessions takes them out of presence: the
+    others no longer see its users online or in their rooms."""
+    gw = gateway(CONFIG, allow=(r"exited on signal 9",))
+
+    async def scenario():
+        ghosts = [await user(gw, f"ghost{i}") for i in range(8)]
+        for ws in ghosts:
+            assert (await ask(ws, type="join", room="hall"))["type"] == "joined"
+        victim = workers_holding(gw, ghosts[:1]).pop()
+        on_victim = [i for i, ws in enumerate(ghosts)
+                     if workers_holding(gw, [ws]) == {victim}]
+        observer = await user(gw, "observer")
+        # the observer must not sit on the worker about to die
+        while workers_holding(gw, [observer]) == {victim}:
+            await observer.close()
+            observer = await user(gw, "observer")
+        before = await ask(observer, type="online", user="ghost0")
+        os.kill(victim, signal.SIGKILL)
+        await asyncio.to_thread(wait_until, lambda: victim not in gw.worker_pids(),
+                                5, "the killed worker to be reaped")
+        after = [(await ask(observer, type="online", user=f"ghost{i}"))["online"]
+                 for i in range(8)]
+        who = await ask(observer, type="who", room="hall")
+        await close_all(ghosts + [observer])
+        return before, on_victim, after, who
+
+    before, on_victim, after, who = run(scenario())
+    assert before["online"] is True
+    assert on_victim, "ghost0 was on the victim"
+    assert [i for i, online in enumerate(after) if not online] == on_victim
+    assert sorted(who["users"]) == sorted(f"ghost{i}" for i in range(8)
+                                          if i not in on_victim)
