@@ -198,7 +198,7 @@ def test_messages_to_a_gone_client_are_counted_and_logged(gateway, backends):
                         location="        websocket_send_buffer_max 64k;"))
     gw.wait_log(r'upstream "u" server \S+ connected')
     with WSClient.connect(gw.port, "/ws") as slow:
-        slow.send_text("flood 0.5")
-        time.sleep(1.0)
-    # the flood outlived the client: its messages had nowhere to go
+        slow.send_text("flood 2")
+        time.sleep(0.3)
+    # the flood outlives the client by far: its messages have nowhere to go
     gw.wait_log(r'(?i)upstream "u".*drop|drop.*upstream "u"')
