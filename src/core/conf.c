@@ -597,9 +597,21 @@ wsg_conf_set_num(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     return rv;
 }
 
-const char *
-wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
-                  void *conf)
+/* How the size and time setters read a value, and name it when wrong. */
+struct u64_kind {
+    int (*read)(const char *s, size_t len, uint64_t *out);
+    const char *what;   /* "size" */
+    const char *expect; /* "a number with an optional k, m or g" */
+};
+
+static const struct u64_kind size_kind = {
+    wsg_str_parse_size, "size", "a number with an optional k, m or g"};
+static const struct u64_kind msec_kind = {
+    wsg_str_parse_msec, "time", "a number with a unit: ms, s, m, h or d"};
+
+static const char *
+set_u64(struct wsg_conf *cf, const struct wsg_directive *d, void *conf,
+        const struct u64_kind *k)
 {
     uint64_t *v = field(conf, d);
     struct wsg_str a = cf->args[1];
@@ -609,11 +621,9 @@ wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
         return "is duplicate";
     }
     /* the largest value is the "unset" mark: storing it would drop it */
-    if (wsg_str_parse_size(a.p, a.len, &n) != 0 || n == WSG_CONF_UNSET_U64) {
-        return wsg_conf_phrase(cf,
-                               "invalid size \"%s\", expecting a number "
-                               "with an optional k, m or g",
-                               a.p);
+    if (k->read(a.p, a.len, &n) != 0 || n == WSG_CONF_UNSET_U64) {
+        return wsg_conf_phrase(cf, "invalid %s \"%s\", expecting %s", k->what,
+                               a.p, k->expect);
     }
     const char *rv = check_bounds(cf, d, n, a.p);
     if (rv == NULL) {
@@ -623,28 +633,17 @@ wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
 }
 
 const char *
+wsg_conf_set_size(struct wsg_conf *cf, const struct wsg_directive *d,
+                  void *conf)
+{
+    return set_u64(cf, d, conf, &size_kind);
+}
+
+const char *
 wsg_conf_set_msec(struct wsg_conf *cf, const struct wsg_directive *d,
                   void *conf)
 {
-    uint64_t *v = field(conf, d);
-    struct wsg_str a = cf->args[1];
-    uint64_t n;
-
-    if (*v != WSG_CONF_UNSET_U64) {
-        return "is duplicate";
-    }
-    /* the largest value is the "unset" mark: storing it would drop it */
-    if (wsg_str_parse_msec(a.p, a.len, &n) != 0 || n == WSG_CONF_UNSET_U64) {
-        return wsg_conf_phrase(cf,
-                               "invalid time \"%s\", expecting a number "
-                               "with a unit: ms, s, m, h or d",
-                               a.p);
-    }
-    const char *rv = check_bounds(cf, d, n, a.p);
-    if (rv == NULL) {
-        *v = n;
-    }
-    return rv;
+    return set_u64(cf, d, conf, &msec_kind);
 }
 
 const char *
