@@ -34,25 +34,6 @@ static const char *const kind_names[] = {
     [WSG_ENV_RESUME] = "resume",
 };
 
-/* jansson fails only on OOM with the inputs given here: die like
- * wsg_malloc does */
-static json_t *
-need(json_t *j)
-{
-    if (j == NULL) {
-        abort();
-    }
-    return j;
-}
-
-static void
-set(json_t *obj, const char *key, json_t *value)
-{
-    if (json_object_set_new(obj, key, need(value)) != 0) {
-        abort();
-    }
-}
-
 /* A new JSON string of <p>/<len> in base64 with padding. */
 static json_t *
 base64_string(const uint8_t *p, size_t len)
@@ -68,7 +49,7 @@ base64_string(const uint8_t *p, size_t len)
         size_t k = len - i < B64_RAW_CHUNK ? len - i : B64_RAW_CHUNK;
         out += (size_t) EVP_EncodeBlock(b + out, p + i, (int) k);
     }
-    json_t *s = need(json_stringn_nocheck((const char *) b, out));
+    json_t *s = wsg_mux_json_need(json_stringn_nocheck((const char *) b, out));
     free(b);
     return s;
 }
@@ -86,23 +67,26 @@ set_body(json_t *j, const struct wsg_envelope *env,
         break;
     case WSG_ENV_MESSAGE:
         if (env->binary) {
-            set(j, "binary", base64_string(env->data, env->len));
+            wsg_mux_json_set(j, "binary", base64_string(env->data, env->len));
         } else {
-            set(j, "text",
+            wsg_mux_json_set(
+                j, "text",
                 wsg_mux_json_string((const char *) env->data, env->len));
         }
         break;
     case WSG_ENV_CLOSE:
         /* no code on the wire (mux: an empty payload) means no member */
         if (env->code != WSG_WS_NO_STATUS) {
-            set(j, "code", json_integer(env->code));
-            set(j, "reason",
+            wsg_mux_json_set(j, "code", json_integer(env->code));
+            wsg_mux_json_set(
+                j, "reason",
                 wsg_mux_json_string(env->reason.p, env->reason.len));
         }
         break;
     case WSG_ENV_PING:
     case WSG_ENV_PONG:
-        set(j, "data", wsg_mux_json_string((const char *) env->data, env->len));
+        wsg_mux_json_set(
+            j, "data", wsg_mux_json_string((const char *) env->data, env->len));
         break;
     default:
         break;
@@ -116,12 +100,12 @@ wsg_json_encode(const struct wsg_envelope *env, const struct wsg_env_open *o,
     if (env->kind < WSG_ENV_OPEN || env->kind > WSG_ENV_RESUME) {
         abort(); /* the caller's bug: kinds come from this module's enum */
     }
-    json_t *j = need(json_object());
+    json_t *j = wsg_mux_json_need(json_object());
 
     /* jansson keeps insertion order: "kind" first reads well in a log */
-    set(j, "kind", json_string(kind_names[env->kind]));
+    wsg_mux_json_set(j, "kind", json_string(kind_names[env->kind]));
     if (env->kind != WSG_ENV_PING && env->kind != WSG_ENV_PONG) {
-        set(j, "id", json_integer((json_int_t) env->id));
+        wsg_mux_json_set(j, "id", json_integer((json_int_t) env->id));
     }
     set_body(j, env, o);
     char *s = wsg_mux_json_dump(j, true, len);

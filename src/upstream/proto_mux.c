@@ -163,8 +163,8 @@ wsg_mux_check_text(const struct wsg_envelope *env)
 
 /* jansson fails only on OOM once its inputs are checked: die like
  * wsg_malloc does */
-static json_t *
-need(json_t *j)
+json_t *
+wsg_mux_json_need(json_t *j)
 {
     if (j == NULL) {
         abort();
@@ -172,10 +172,10 @@ need(json_t *j)
     return j;
 }
 
-static void
-set(json_t *obj, const char *key, json_t *value)
+void
+wsg_mux_json_set(json_t *obj, const char *key, json_t *value)
 {
-    if (json_object_set_new(obj, key, need(value)) != 0) {
+    if (json_object_set_new(obj, key, wsg_mux_json_need(value)) != 0) {
         abort();
     }
 }
@@ -184,10 +184,10 @@ json_t *
 wsg_mux_json_string(const char *p, size_t len)
 {
     if (len == 0) {
-        return need(json_string(""));
+        return wsg_mux_json_need(json_string(""));
     }
     if (wsg_utf8_valid((const uint8_t *) p, len)) {
-        return need(json_stringn_nocheck(p, len));
+        return wsg_mux_json_need(json_stringn_nocheck(p, len));
     }
     /* U+0080..U+00FF take two bytes each */
     char *u = wsg_malloc(2 * len);
@@ -201,7 +201,7 @@ wsg_mux_json_string(const char *p, size_t len)
             u[n++] = (char) (0x80 | (c & 0x3F));
         }
     }
-    json_t *s = need(json_stringn_nocheck(u, n));
+    json_t *s = wsg_mux_json_need(json_stringn_nocheck(u, n));
     free(u);
     return s;
 }
@@ -226,7 +226,7 @@ add_header(json_t *headers, struct wsg_str name, struct wsg_str value)
     const json_t *old = json_object_get(headers, key);
 
     if (old == NULL) {
-        set(headers, key, wsg_mux_json_string(value.p, value.len));
+        wsg_mux_json_set(headers, key, wsg_mux_json_string(value.p, value.len));
         json_decref(k);
         return;
     }
@@ -236,7 +236,8 @@ add_header(json_t *headers, struct wsg_str name, struct wsg_str value)
     memcpy(joined, json_string_value(old), olen);
     memcpy(joined + olen, ", ", 2);
     memcpy(joined + olen + 2, json_string_value(v), vlen);
-    set(headers, key, json_stringn_nocheck(joined, olen + 2 + vlen));
+    wsg_mux_json_set(headers, key,
+                     json_stringn_nocheck(joined, olen + 2 + vlen));
     free(joined);
     json_decref(v);
     json_decref(k);
@@ -245,16 +246,18 @@ add_header(json_t *headers, struct wsg_str name, struct wsg_str value)
 void
 wsg_mux_open_members(json_t *obj, const struct wsg_env_open *o)
 {
-    set(obj, "path", wsg_mux_json_string(o->path.p, o->path.len));
-    set(obj, "query", wsg_mux_json_string(o->query.p, o->query.len));
-    set(obj, "remote", wsg_mux_json_string(o->remote.p, o->remote.len));
-    set(obj, "subprotocol", string_or_null(o->subprotocol));
-    set(obj, "user", string_or_null(o->user));
-    json_t *headers = need(json_object());
+    wsg_mux_json_set(obj, "path", wsg_mux_json_string(o->path.p, o->path.len));
+    wsg_mux_json_set(obj, "query",
+                     wsg_mux_json_string(o->query.p, o->query.len));
+    wsg_mux_json_set(obj, "remote",
+                     wsg_mux_json_string(o->remote.p, o->remote.len));
+    wsg_mux_json_set(obj, "subprotocol", string_or_null(o->subprotocol));
+    wsg_mux_json_set(obj, "user", string_or_null(o->user));
+    json_t *headers = wsg_mux_json_need(json_object());
     for (size_t i = 0; i < o->nheaders; i++) {
         add_header(headers, o->headers[2 * i], o->headers[2 * i + 1]);
     }
-    set(obj, "headers", headers);
+    wsg_mux_json_set(obj, "headers", headers);
 }
 
 struct dump {
@@ -301,7 +304,7 @@ wsg_mux_json_dump(const json_t *j, bool newline, size_t *len)
 char *
 wsg_mux_open_payload(const struct wsg_env_open *o, size_t *len)
 {
-    json_t *obj = need(json_object());
+    json_t *obj = wsg_mux_json_need(json_object());
 
     wsg_mux_open_members(obj, o);
     char *s = wsg_mux_json_dump(obj, false, len);

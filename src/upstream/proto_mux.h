@@ -79,6 +79,15 @@ bool wsg_mux_close_code_ok(uint16_t code);
 void wsg_mux_open_members(struct json_t *obj, const struct wsg_env_open *o);
 
 /*
+ * jansson helpers of both codecs: need() returns <j>, aborting when it is
+ * NULL (jansson fails only on OOM once inputs are checked); set() adds
+ * <value> (a new reference, stolen) under <key> to <obj>, aborting on OOM.
+ */
+struct json_t *wsg_mux_json_need(struct json_t *j);
+void wsg_mux_json_set(struct json_t *obj, const char *key,
+                      struct json_t *value);
+
+/*
  * Returns a new reference to a JSON string of <p>/<len> (<p> may be NULL
  * when <len> is 0). UTF-8 is kept as it is; bytes that are not UTF-8 (an
  * obs-text header value, say) are read as ISO-8859-1, one character per
