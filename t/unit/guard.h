@@ -36,9 +36,10 @@ guard_init(void)
     guard_end = m + page;
 }
 
-/* Copies <len> bytes of <s> so that they end at the guard page. */
-static const uint8_t *
-guarded(const uint8_t *s, size_t len)
+/* Copies <len> bytes of <s> so that they end at the guard page; the copy
+ * is writable (tests that unmask in place use it). */
+static uint8_t *
+guarded(const void *s, size_t len)
 {
     if (len > GUARD_MAX) {
         abort();
