@@ -449,6 +449,23 @@ opcode_of(int type)
     return type == WSG_MSG_BINARY ? WSG_WS_BINARY : WSG_WS_TEXT;
 }
 
+/*
+ * Delivers to the sessions under <key> (a user or a room): here at once,
+ * elsewhere through the rings. Returns the workers reached, or -1 when no
+ * worker lists the key.
+ */
+static int
+send_key(const char *key, size_t k, int type, const void *data, size_t len,
+         const struct wsg_session *except)
+{
+    if (!anywhere(key, k)) {
+        return -1;
+    }
+    int here = *local_slot(key, k) != NULL;
+    local_send(key, k, opcode_of(type), data, len, except);
+    return here + broadcast(key, k, opcode_of(type), data, len);
+}
+
 int
 wsg_user_send(const char *user, size_t ulen, int type, const void *data,
               size_t len)
@@ -460,12 +477,7 @@ wsg_user_send(const char *user, size_t ulen, int type, const void *data,
         return -1;
     }
     size_t k = make_key(key, 'u', user, ulen, NULL, 0);
-    if (!anywhere(key, k)) {
-        return -1;
-    }
-    int here = *local_slot(key, k) != NULL;
-    local_send(key, k, opcode_of(type), data, len, NULL);
-    return here + broadcast(key, k, opcode_of(type), data, len);
+    return send_key(key, k, type, data, len, NULL);
 }
 
 int
@@ -479,12 +491,7 @@ wsg_room_publish(const char *room, size_t rlen, int type, const void *data,
         return -1;
     }
     size_t k = make_key(key, 'R', room, rlen, NULL, 0);
-    if (!anywhere(key, k)) {
-        return -1;
-    }
-    int here = *local_slot(key, k) != NULL;
-    local_send(key, k, opcode_of(type), data, len, except);
-    return here + broadcast(key, k, opcode_of(type), data, len);
+    return send_key(key, k, type, data, len, except);
 }
 
 bool
