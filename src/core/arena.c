@@ -94,6 +94,21 @@ wsg_arena_alloc(struct wsg_arena *a, size_t size)
     return p;
 }
 
+void
+wsg_arena_push(struct wsg_arena *a, void *arr, size_t *n, void *item)
+{
+    void ***items = arr;
+
+    if ((*n & (*n - 1)) == 0) {
+        void **bigger = wsg_arena_alloc(a, (*n ? *n * 2 : 1) * sizeof(void *));
+        if (*n) {
+            memcpy(bigger, *items, *n * sizeof(void *));
+        }
+        *items = bigger;
+    }
+    (*items)[(*n)++] = item;
+}
+
 char *
 wsg_arena_strndup(struct wsg_arena *a, const char *s, size_t len)
 {

@@ -78,24 +78,6 @@ static const struct wsg_directive http_directives[] = {
     {NULL, 0, 0, 0, NULL, 0, NULL},
 };
 
-/* Appends <item> to the arena-held array *<arr> of *<n> pointers. */
-static void
-push(struct wsg_conf *cf, void *arr, size_t *n, void *item)
-{
-    void ***a = arr;
-
-    /* arena arrays grow by copying at powers of two; configs are small */
-    if ((*n & (*n - 1)) == 0) {
-        void **bigger =
-            wsg_arena_alloc(cf->arena, (*n ? *n * 2 : 1) * sizeof(void *));
-        if (*n) {
-            memcpy(bigger, *a, *n * sizeof(void *));
-        }
-        *a = bigger;
-    }
-    (*a)[(*n)++] = item;
-}
-
 static void *
 create_main_conf(struct wsg_conf *cf)
 {
@@ -209,7 +191,7 @@ server_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     scf->file = cf->file->name;
     scf->line = cf->file->line;
     wsg_http_loc_conf(ctx->loc_conf)->loc_conf = ctx->loc_conf;
-    push(cf, &hmcf->servers, &hmcf->nservers, scf);
+    wsg_arena_push(cf->arena, &hmcf->servers, &hmcf->nservers, scf);
 
     if (wsg_conf_parse_block(cf, WSG_CTX_SERVER, ctx) != 0) {
         return WSG_CONF_ERROR_SET;
@@ -258,7 +240,7 @@ location_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     lcf->name = path;
     lcf->exact = exact;
     lcf->loc_conf = ctx->loc_conf;
-    push(cf, &scf->locations, &scf->nlocations, lcf);
+    wsg_arena_push(cf->arena, &scf->locations, &scf->nlocations, lcf);
 
     if (wsg_conf_parse_block(cf, WSG_CTX_LOCATION, ctx) != 0) {
         return WSG_CONF_ERROR_SET;
@@ -365,7 +347,7 @@ add_addr(struct wsg_conf *cf, struct wsg_http_srv_conf *scf,
         }
         a->default_server = scf;
     }
-    push(cf, &a->servers, &a->nservers, scf);
+    wsg_arena_push(cf->arena, &a->servers, &a->nservers, scf);
     return NULL;
 }
 

@@ -107,24 +107,6 @@ wsg_upstream_proto_name(int proto)
     return "?";
 }
 
-static void
-push(struct wsg_conf *cf, struct wsg_upstream_main_conf *umcf,
-     struct wsg_upstream *u)
-{
-    size_t n = umcf->nupstreams;
-
-    /* arena arrays grow by copying at powers of two; configs are small */
-    if ((n & (n - 1)) == 0) {
-        struct wsg_upstream **bigger =
-            wsg_arena_alloc(cf->arena, (n ? n * 2 : 1) * sizeof(*bigger));
-        if (n) {
-            memcpy(bigger, umcf->upstreams, n * sizeof(*bigger));
-        }
-        umcf->upstreams = bigger;
-    }
-    umcf->upstreams[umcf->nupstreams++] = u;
-}
-
 static struct wsg_upstream *
 upstream_new(struct wsg_conf *cf, const char *name)
 {
@@ -167,7 +149,7 @@ upstream_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     }
     struct wsg_upstream *u = upstream_new(cf, name);
     cf->cycle->modules_frozen = true;
-    push(cf, umcf, u);
+    wsg_arena_push(cf->arena, &umcf->upstreams, &umcf->nupstreams, u);
 
     /* inside the block this module's main slot is the upstream itself */
     size_t n = cf->cycle->nmodules;
@@ -183,6 +165,16 @@ upstream_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
         return wsg_conf_phrase(cf, "!upstream \"%s\" has no \"server\"", name);
     }
     return NULL;
+}
+
+/* A server's options before its "server" line sets any. */
+static void
+server_defaults(struct wsg_upstream_server *tmpl)
+{
+    memset(tmpl, 0, sizeof(*tmpl));
+    tmpl->weight = 1;
+    tmpl->max_fails = DEFAULT_MAX_FAILS;
+    tmpl->fail_timeout_ms = DEFAULT_FAIL_TIMEOUT;
 }
 
 /* Adds server(s) resolved from <text> with the options of <tmpl>. */
@@ -271,10 +263,7 @@ set_server(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     struct wsg_upstream_server tmpl;
 
     (void) d;
-    memset(&tmpl, 0, sizeof(tmpl));
-    tmpl.weight = 1;
-    tmpl.max_fails = DEFAULT_MAX_FAILS;
-    tmpl.fail_timeout_ms = DEFAULT_FAIL_TIMEOUT;
+    server_defaults(&tmpl);
     for (unsigned i = 2; i < cf->nargs; i++) {
         const char *rv = server_option(cf, cf->args[i], &tmpl);
         if (rv != NULL) {
@@ -409,10 +398,7 @@ set_proxy_pass(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     }
     struct wsg_upstream *u = upstream_new(cf, cf->args[2].p);
     struct wsg_upstream_server tmpl;
-    memset(&tmpl, 0, sizeof(tmpl));
-    tmpl.weight = 1;
-    tmpl.max_fails = DEFAULT_MAX_FAILS;
-    tmpl.fail_timeout_ms = DEFAULT_FAIL_TIMEOUT;
+    server_defaults(&tmpl);
     const char *rv = add_servers(cf, u, cf->args[2].p, &tmpl);
     if (rv != NULL) {
         return rv;
@@ -420,7 +406,9 @@ set_proxy_pass(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     u->implicit = true;
     u->protocol = e->value;
     /* listed with the named ones, so it is initialized and bound alike */
-    push(cf, cf->ctx->main_conf[WSG_UPSTREAM_MODULE_INDEX], u);
+    struct wsg_upstream_main_conf *umcf =
+        cf->ctx->main_conf[WSG_UPSTREAM_MODULE_INDEX];
+    wsg_arena_push(cf->arena, &umcf->upstreams, &umcf->nupstreams, u);
     ulcf->upstream = u;
     return NULL;
 }
