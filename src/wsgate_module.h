@@ -163,6 +163,15 @@ WSG_API int wsg_conf_parse_lines(struct wsg_conf *cf, wsg_conf_line_fn fn,
  */
 WSG_API void wsg_conf_websocket_endpoint(struct wsg_conf *cf);
 
+/*
+ * From a directive handler: this module will route messages to upstream
+ * <name> (wsg_msg_to_upstream). Checked once the whole configuration is
+ * read, so the upstream block may come later in the file: an unknown name,
+ * or an upstream that does not speak mux or json, is an error at the
+ * directive's line.
+ */
+WSG_API void wsg_conf_need_upstream(struct wsg_conf *cf, const char *name);
+
 /* A phrase for a handler to return, formatted into configuration memory. */
 WSG_API const char *wsg_conf_phrase(struct wsg_conf *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -317,6 +326,31 @@ WSG_API bool wsg_msg_is_text(const struct wsg_msg *m);
  * the message owns (do not decref), or NULL when it is binary or not JSON.
  */
 WSG_API struct json_t *wsg_msg_json(struct wsg_msg *m);
+
+/*
+ * Sends the message <m> being handled to upstream <name>/<nlen>, which
+ * speaks mux or json (docs/backend-protocol.md), and lets its backend
+ * answer the session. <key>/<klen> picks the server on the upstream's
+ * consistent hash ring, whatever its balance method: messages with one key
+ * go to one server, in order, while it is up. With key NULL the session
+ * keeps to one server of the upstream, chosen by its balance method on
+ * first use (a hash upstream hashes the client's address).
+ *
+ * The backend sees a session as one connection id per server it reaches:
+ * an open envelope (path, query, address and user of the session) comes
+ * before its first message, a close when the session ends. A session
+ * reaches at most 32 servers this way. When the server's connection dies,
+ * the id is reopened on another server, or, with proxy_failover close,
+ * forgotten (the next message opens a new one); the session goes on.
+ *
+ * Returns 0, or -1 when the message could not be sent: an unknown or
+ * per-client upstream, no server with a live connection, or the 32 used
+ * up. The message is then dropped, and counted in the upstream's dropped
+ * when a server was to blame.
+ */
+WSG_API int wsg_msg_to_upstream(struct wsg_session *s, struct wsg_msg *m,
+                                const char *name, size_t nlen, const char *key,
+                                size_t klen);
 
 /* ---- users and rooms, across every worker of the node ---- */
 

@@ -7,9 +7,9 @@ all links, and runs one small app:
 
   echo  every message goes back to its sender, text as text and binary as
         binary, and every close is echoed, as the doc's plain echo backend
-        would; a text message that is exactly "whoami" is answered instead
-        with a JSON text saying where the client landed and what its open
-        said: {"id", "server" (--name), "link" (1, 2, ... in accept order),
+        would; a text message that is exactly "whoami", or a JSON object
+        with "whoami": true, is answered instead with a JSON text saying
+        where the client landed and what its open said: {"id", "server" (--name), "link" (1, 2, ... in accept order),
         "remote", "path", "query", "subprotocol", "user", "headers"}
   chat  a text {"type":"say","text":T} from X goes to every connection this
         process knows, on every link, as {"type":"say","from":X,"text":T};
@@ -192,7 +192,7 @@ class Backend:
             # the gateway announces every id before using it, even after a
             # reopen; answer anyway, the gateway ignores ids it does not know
             log(f"{link}: message for id {env.id}, which was never opened")
-        if not env.binary and env.data == b"whoami":
+        if not env.binary and asks_whoami(env.data):
             link.send(proto.Envelope.message(env.id, self.whoami(env.id, conn, link)))
         elif self.app == "echo":
             link.send(env)
@@ -249,6 +249,20 @@ class Backend:
             return
         conn.paused = False
         conn.link.send(proto.Envelope.resume(conn_id))
+
+
+def asks_whoami(data):
+    """Whether a text message is "whoami" or a JSON object with "whoami":
+    true (as a gateway's router sends JSON)."""
+    if data == b"whoami":
+        return True
+    if not data.startswith(b"{") or b'"whoami"' not in data:
+        return False
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("whoami") is True
 
 
 def parse_listen(text):

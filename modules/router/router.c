@@ -2,7 +2,8 @@
  * The router module: "route EXPR { VALUE ACTION ...; }" in a location picks
  * one action per JSON text message by the value of EXPR (usually a field,
  * "$json.type"), as API gateways select routes: deliver to a user,
- * subscribe, unsubscribe, publish to a room, reply, drop or close. Other
+ * subscribe, unsubscribe, publish to a room, send to an upstream's backend
+ * (by a hash key), reply, drop or close. Other
  * messages, and values with no route and no default, go on to the next
  * module. The block is parsed with wsg_conf_parse_lines; public API only.
  */
@@ -27,6 +28,7 @@ enum route_action {
     ROUTE_REPLY,       /* reply TEXT */
     ROUTE_DROP,        /* drop */
     ROUTE_CLOSE,       /* close CODE [REASON] */
+    ROUTE_UPSTREAM,    /* upstream NAME [hash EXPR] */
 };
 
 enum { NON_JSON_NEXT, NON_JSON_DROP };
@@ -35,9 +37,12 @@ enum { NON_JSON_NEXT, NON_JSON_DROP };
 struct route_entry {
     struct wsg_str value; /* what the selector must equal */
     enum route_action action;
-    struct wsg_route_expr target; /* deliver, (un)subscribe, publish */
-    struct wsg_str text;          /* reply: the message; close: reason */
-    uint16_t code;                /* close */
+    struct wsg_route_expr target; /* deliver, (un)subscribe, publish;
+                                     upstream: the hash key */
+    bool has_target;
+    struct wsg_str text; /* reply: the message; close: reason; upstream:
+                            its name */
+    uint16_t code;       /* close */
     struct route_entry *next;
 };
 
@@ -68,6 +73,7 @@ static const struct action_syntax actions[] = {
     {"reply", ROUTE_REPLY, 1, 1},
     {"drop", ROUTE_DROP, 0, 0},
     {"close", ROUTE_CLOSE, 1, 2},
+    {"upstream", ROUTE_UPSTREAM, 1, 3},
     {NULL, ROUTE_DROP, 0, 0},
 };
 
@@ -167,10 +173,26 @@ parse_args(struct wsg_conf *cf, struct route_entry *r)
                                                   value);
     case ROUTE_CLOSE:
         return parse_close(cf, r);
+    case ROUTE_UPSTREAM:
+        r->text = wsg_conf_arg(cf, 2);
+        wsg_conf_need_upstream(cf, r->text.p);
+        if (wsg_conf_nargs(cf) == 3) {
+            return NULL;
+        }
+        if (wsg_conf_nargs(cf) != 5 || !str_eq(wsg_conf_arg(cf, 3), "hash")) {
+            return wsg_conf_phrase(cf,
+                                   "invalid arguments of \"upstream\" in "
+                                   "route \"%s\", expecting "
+                                   "\"upstream NAME [hash KEY]\"",
+                                   value);
+        }
+        expr = wsg_conf_arg(cf, 4);
+        break;
     case ROUTE_DROP:
     default:
         return NULL;
     }
+    r->has_target = true;
     const char *why = wsg_route_expr_compile(&r->target, expr.p, expr.len);
     if (why != NULL) {
         return wsg_conf_phrase(cf, "expression \"%s\" in route \"%s\" %s",
@@ -294,13 +316,6 @@ router_merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
 
 /* ---- messages ---- */
 
-static bool
-has_target(enum route_action action)
-{
-    return action == ROUTE_DELIVER || action == ROUTE_SUBSCRIBE ||
-           action == ROUTE_UNSUBSCRIBE || action == ROUTE_PUBLISH;
-}
-
 /*
  * Carries out <r> for the message <m>; the message is done with. What
  * could not be done is logged at debug level only: clients cause it.
@@ -313,9 +328,8 @@ run(struct wsg_session *s, struct wsg_msg *m, const struct route_entry *r,
     size_t tlen = 0, len;
     const char *failed = NULL;
 
-    if (has_target(r->action) &&
-        wsg_route_expr_eval(&r->target, v, target, sizeof(target), &tlen) !=
-            0) {
+    if (r->has_target && wsg_route_expr_eval(&r->target, v, target,
+                                             sizeof(target), &tlen) != 0) {
         failed = "has no target";
     }
     const void *data = wsg_msg_data(m, &len);
@@ -343,6 +357,12 @@ run(struct wsg_session *s, struct wsg_msg *m, const struct route_entry *r,
         break;
     case ROUTE_CLOSE:
         wsg_session_end(s, r->code, r->text.p);
+        break;
+    case ROUTE_UPSTREAM:
+        if (wsg_msg_to_upstream(s, m, r->text.p, r->text.len,
+                                r->has_target ? target : NULL, tlen) != 0) {
+            failed = "found no server to take it";
+        }
         break;
     case ROUTE_DROP:
         break;

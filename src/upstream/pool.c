@@ -47,6 +47,8 @@
 #define LINK_OUTPUT_MAX  (8u * 1024 * 1024)
 /* Headers an open envelope can carry. */
 #define OPEN_HEADERS_MAX 16
+/* Servers one session reaches by wsg_msg_to_upstream(), all upstreams. */
+#define LANES_MAX        32
 
 struct binding;
 TAILQ_HEAD(binding_list, binding);
@@ -90,6 +92,13 @@ struct binding {
     size_t open_len;
     char *key; /* hash key, to pick its server again; owned */
     size_t keylen;
+    bool lane; /* made by wsg_msg_to_upstream(), not by proxy_pass */
+};
+
+/* A session's bindings made by wsg_msg_to_upstream(): its "lanes". */
+struct lanes {
+    size_t n;
+    struct binding *b[LANES_MAX];
 };
 
 /* ---- the worker's id map ---- */
@@ -315,12 +324,24 @@ unreachable(const struct wsg_pool *p)
     return mask;
 }
 
+/* The server for <b> (a proxy_pass client, or a lane) now, or -1. */
+static int
+choose_server(struct wsg_pool *p, const struct binding *b, uint64_t excluded)
+{
+    const char *key = b->key ? b->key : "";
+    size_t len = b->key ? b->keylen : 0;
+
+    excluded |= unreachable(p);
+    /* a lane with a key keeps to the ring, as its messages do */
+    return b->lane && b->key != NULL
+               ? wsg_upstream_pick_key(p->u, key, len, excluded)
+               : wsg_upstream_pick(p->u, key, len, excluded);
+}
+
 static struct link *
 choose_link(struct wsg_pool *p, const struct binding *b, uint64_t excluded)
 {
-    const char *key = b && b->key ? b->key : "";
-    size_t len = b && b->key ? b->keylen : 0;
-    int s = wsg_upstream_pick(p->u, key, len, excluded | unreachable(p));
+    int s = choose_server(p, b, excluded);
 
     return s < 0 ? NULL : best_link(p, (size_t) s);
 }
@@ -371,12 +392,10 @@ on_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
     free(msg);
 }
 
+/* The client of <b> is gone with <code>: its backend hears so. */
 static void
-on_close(struct wsg_session *s, void *data, uint16_t code)
+binding_free(struct binding *b, uint16_t code)
 {
-    struct binding *b = data;
-
-    (void) s;
     if (b->l != NULL && b->l->state == L_UP) {
         send_close(b->l, b->id, code);
     }
@@ -386,6 +405,13 @@ on_close(struct wsg_session *s, void *data, uint16_t code)
     free(b->open);
     free(b->key);
     free(b);
+}
+
+static void
+on_close(struct wsg_session *s, void *data, uint16_t code)
+{
+    (void) s;
+    binding_free(data, code);
 }
 
 static const struct wsg_session_handler pool_handler = {
@@ -457,6 +483,8 @@ on_link_written(struct bufferevent *be, void *arg)
     }
 }
 
+static void lane_forget(struct binding *b);
+
 /* Moves the clients of the dead link <l> elsewhere, or closes them. */
 static void
 fail_over(struct link *l)
@@ -472,6 +500,11 @@ fail_over(struct link *l)
         if (to != NULL) {
             bind_to(b, to);
             send_open(to, b);
+            continue;
+        }
+        if (b->lane) {
+            /* one route of the session: the next message opens anew */
+            lane_forget(b);
             continue;
         }
         bool other = choose_link(l->pool, b, 1ull << l->server) != NULL;
@@ -779,7 +812,31 @@ wsg_pool_init(struct wsg_cycle *cycle, struct event_base *base)
     }
 }
 
-/* Builds the open envelope's payload (mux) or whole line (json). */
+/* Encodes <o> as <b>'s open envelope: the payload (mux) or line (json). */
+static void
+encode_open(struct binding *b, const struct wsg_env_open *o)
+{
+    if (b->pool->u->protocol == WSG_PROTO_JSON) {
+        struct wsg_envelope env = {0};
+        env.kind = WSG_ENV_OPEN;
+        env.id = b->id;
+        b->open = (uint8_t *) wsg_json_encode(&env, o, &b->open_len);
+    } else {
+        b->open = (uint8_t *) wsg_mux_open_payload(o, &b->open_len);
+    }
+}
+
+/* The session's user for an open envelope: none is absent, not "". */
+static struct wsg_str
+open_user(const struct wsg_conn *c)
+{
+    struct wsg_str u =
+        c->ws != NULL ? wsg_session_user(c->ws) : (struct wsg_str){NULL, 0};
+
+    return u.len ? u : (struct wsg_str){NULL, 0};
+}
+
+/* The open envelope of a proxy_pass client, from its request. */
 static void
 make_open(struct binding *b, const struct wsg_upstream_loc_conf *ulcf,
           const struct wsg_ws_handshake *h, const struct wsg_http_request *r)
@@ -803,17 +860,10 @@ make_open(struct binding *b, const struct wsg_upstream_loc_conf *ulcf,
     o.remote = (struct wsg_str){b->c->peer, strlen(b->c->peer)};
     o.subprotocol =
         h->subprotocol.len ? h->subprotocol : (struct wsg_str){NULL, 0};
-    o.user = (struct wsg_str){NULL, 0};
+    o.user = open_user(b->c);
     o.headers = headers;
     o.nheaders = n;
-    if (b->pool->u->protocol == WSG_PROTO_JSON) {
-        struct wsg_envelope env = {0};
-        env.kind = WSG_ENV_OPEN;
-        env.id = b->id;
-        b->open = (uint8_t *) wsg_json_encode(&env, &o, &b->open_len);
-    } else {
-        b->open = (uint8_t *) wsg_mux_open_payload(&o, &b->open_len);
-    }
+    encode_open(b, &o);
 }
 
 void
@@ -865,4 +915,155 @@ wsg_pool_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
                              &pool_handler, b);
     bind_to(b, l);
     send_open(l, b);
+}
+
+/* ---- messages routed by modules (wsg_msg_to_upstream) ---- */
+
+/* The open envelope of a lane: what the session still knows of its
+ * request. Its headers are gone; its user is known by now. */
+static void
+make_lane_open(struct binding *b)
+{
+    struct wsg_env_open o = {0};
+    struct wsg_str target = wsg_session_path(b->s);
+    const char *q = memchr(target.p, '?', target.len);
+
+    o.path =
+        (struct wsg_str){target.p, q ? (size_t) (q - target.p) : target.len};
+    o.query = q ? (struct wsg_str){q + 1, target.len - o.path.len - 1}
+                : (struct wsg_str){NULL, 0};
+    o.remote = (struct wsg_str){b->c->peer, strlen(b->c->peer)};
+    o.subprotocol = (struct wsg_str){NULL, 0};
+    o.user = open_user(b->c);
+    encode_open(b, &o);
+}
+
+static void
+lane_forget(struct binding *b)
+{
+    struct lanes *ls = *wsg_session_routes(b->s);
+
+    for (size_t i = 0; i < ls->n; i++) {
+        if (ls->b[i] == b) {
+            ls->b[i] = ls->b[--ls->n];
+            break;
+        }
+    }
+    binding_free(b, WSG_WS_GOING_AWAY);
+}
+
+/* The session's lane on server <server> of <p>, or on any server of <p>
+ * when <server> is SIZE_MAX; NULL when there is none. */
+static struct binding *
+lane_find(const struct lanes *ls, const struct wsg_pool *p, size_t server)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        const struct binding *b = ls->b[i];
+        if (b->pool == p && b->l != NULL &&
+            (server == SIZE_MAX || b->l->server == server)) {
+            return ls->b[i];
+        }
+    }
+    return NULL;
+}
+
+/* A new lane of session <s> to server <server> of <p>, opened there. */
+static struct binding *
+lane_open(struct wsg_session *s, struct lanes *ls, struct wsg_pool *p,
+          size_t server, const char *key, size_t klen)
+{
+    struct link *l = best_link(p, server);
+    struct binding *b = wsg_calloc(1, sizeof(*b));
+
+    b->pool = p;
+    b->c = wsg_session_conn(s);
+    b->s = s;
+    b->id = wsg_peer_state_next_id();
+    b->server_counted = SIZE_MAX;
+    b->lane = true;
+    if (key != NULL) {
+        b->key = wsg_strndup(key, klen);
+        b->keylen = klen;
+    }
+    make_lane_open(b);
+    map_put(b);
+    bind_to(b, l);
+    send_open(l, b);
+    ls->b[ls->n++] = b;
+    return b;
+}
+
+int
+wsg_msg_to_upstream(struct wsg_session *s, struct wsg_msg *m, const char *name,
+                    size_t nlen, const char *key, size_t klen)
+{
+    const struct wsg_upstream_main_conf *umcf =
+        wsg_upstream_main_conf(wsg_session_cycle(s)->main_conf);
+    struct wsg_upstream *u = wsg_upstream_find(umcf, name, nlen);
+    struct wsg_conn *c = wsg_session_conn(s);
+
+    if (u == NULL || !wsg_upstream_pooled(u->protocol)) {
+        return -1;
+    }
+    if (u->pool == NULL) {
+        u->pool = pool_new(u, c->w->base, &c->w->cycle->log);
+    }
+    struct wsg_pool *p = u->pool;
+    void **slot = wsg_session_routes(s);
+    if (*slot == NULL) {
+        *slot = wsg_calloc(1, sizeof(struct lanes));
+    }
+    struct lanes *ls = *slot;
+    struct binding *b = NULL;
+    if (key == NULL && u->balance != WSG_BALANCE_HASH) {
+        /* without a key the session keeps to the server it has */
+        b = lane_find(ls, p, SIZE_MAX);
+    } else if (key == NULL) {
+        key = c->peer_host;
+        klen = strlen(key);
+    }
+    if (b == NULL) {
+        struct binding probe = {0};
+        probe.lane = key != NULL;
+        probe.key = (char *) key;
+        probe.keylen = klen;
+        int server = choose_server(p, &probe, 0);
+        if (server < 0) {
+            dropped(p, 0, "no server has a live connection");
+            return -1;
+        }
+        b = lane_find(ls, p, (size_t) server);
+        if (b == NULL && ls->n == LANES_MAX) {
+            dropped(p, (size_t) server, "a session routed to too many servers");
+            return -1;
+        }
+        if (b == NULL) {
+            b = lane_open(s, ls, p, (size_t) server, key, klen);
+        }
+    }
+    size_t len;
+    const void *data = wsg_msg_data(m, &len);
+    struct wsg_envelope env = {0};
+    env.kind = WSG_ENV_MESSAGE;
+    env.binary = !wsg_msg_is_text(m);
+    env.id = b->id;
+    env.data = data;
+    env.len = len;
+    send_env(b->l, &env);
+    return 0;
+}
+
+void
+wsg_pool_routes_gone(struct wsg_session *s, uint16_t code)
+{
+    struct lanes *ls = *wsg_session_routes(s);
+
+    if (ls == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        binding_free(ls->b[i], code);
+    }
+    free(ls);
+    *wsg_session_routes(s) = NULL;
 }

@@ -8,10 +8,13 @@
 #ifndef WSG_POOL_H
 #define WSG_POOL_H
 
+#include <stdint.h>
+
 struct event_base;
 struct wsg_conn;
 struct wsg_cycle;
 struct wsg_http_request;
+struct wsg_session;
 struct wsg_upstream;
 struct wsg_upstream_loc_conf;
 struct wsg_ws_handshake;
@@ -32,5 +35,11 @@ void wsg_pool_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
                     const struct wsg_upstream_loc_conf *ulcf,
                     const struct wsg_ws_handshake *h,
                     const struct wsg_http_request *r);
+
+/*
+ * Session <s> ends with <code>: the backends it was routed to by
+ * wsg_msg_to_upstream() get a close for each of its ids.
+ */
+void wsg_pool_routes_gone(struct wsg_session *s, uint16_t code);
 
 #endif

@@ -59,11 +59,11 @@ struct bridge {
 
 static void connect_next(struct bridge *b);
 
-int
-wsg_upstream_pick(struct wsg_upstream *u, const char *key, size_t len,
-                  uint64_t excluded)
+/* The balancer's view of <u>'s first 64 servers; returns how many. */
+static size_t
+peers_of(struct wsg_upstream *u, struct wsg_balance_peer *peers,
+         uint64_t excluded)
 {
-    struct wsg_balance_peer peers[64];
     size_t n = u->nservers < 64 ? u->nservers : 64;
     uint64_t now = wsg_process_now_ms();
 
@@ -78,18 +78,35 @@ wsg_upstream_pick(struct wsg_upstream *u, const char *key, size_t len,
         peers[i].backup = s->backup;
         peers[i].current_weight = u->rr_weights[i];
         peers[i].conns = s->state ? atomic_load(&s->state->conns) : 0;
-        peers[i].id = wsg_balance_hash32(s->text, strlen(s->text));
+        peers[i].id = s->ring_id;
     }
+    return n;
+}
+
+static int
+pick_on_ring(struct wsg_upstream *u, struct wsg_balance_peer *peers, size_t n,
+             const char *key, size_t len)
+{
+    if (u->ring == NULL) {
+        u->ring = wsg_balance_ring_new(peers, n);
+    }
+    return wsg_balance_hash(u->ring, peers, n, key, len);
+}
+
+int
+wsg_upstream_pick(struct wsg_upstream *u, const char *key, size_t len,
+                  uint64_t excluded)
+{
+    struct wsg_balance_peer peers[64];
+    size_t n = peers_of(u, peers, excluded);
     int i;
+
     switch (u->balance) {
     case WSG_BALANCE_LEAST_CONN:
         i = wsg_balance_least_conn(peers, n);
         break;
     case WSG_BALANCE_HASH:
-        if (u->ring == NULL) {
-            u->ring = wsg_balance_ring_new(peers, n);
-        }
-        i = wsg_balance_hash(u->ring, peers, n, key, len);
+        i = pick_on_ring(u, peers, n, key, len);
         break;
     default:
         i = wsg_balance_round_robin(peers, n);
@@ -99,6 +116,16 @@ wsg_upstream_pick(struct wsg_upstream *u, const char *key, size_t len,
         u->rr_weights[k] = peers[k].current_weight;
     }
     return i;
+}
+
+int
+wsg_upstream_pick_key(struct wsg_upstream *u, const char *key, size_t len,
+                      uint64_t excluded)
+{
+    struct wsg_balance_peer peers[64];
+    size_t n = peers_of(u, peers, excluded);
+
+    return pick_on_ring(u, peers, n, key, len);
 }
 
 static void

@@ -41,4 +41,12 @@ void wsg_upstream_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
 int wsg_upstream_pick(struct wsg_upstream *u, const char *key, size_t len,
                       uint64_t excluded);
 
+/*
+ * As wsg_upstream_pick(), but always on <u>'s consistent hash ring,
+ * whatever its balance method: the same key, the same server while it is
+ * up. For messages routed with a key.
+ */
+int wsg_upstream_pick_key(struct wsg_upstream *u, const char *key, size_t len,
+                          uint64_t excluded);
+
 #endif

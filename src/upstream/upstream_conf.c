@@ -15,6 +15,7 @@
 #include "core/conf.h"
 #include "core/core.h"
 #include "core/cycle.h"
+#include "upstream/balance.h"
 
 #define DEFAULT_CONNECT_TIMEOUT (5 * 1000)
 #define DEFAULT_BUFFER_SIZE     (16 * 1024)
@@ -125,12 +126,14 @@ upstream_new(struct wsg_conf *cf, const char *name)
     return u;
 }
 
-static struct wsg_upstream *
-find(const struct wsg_upstream_main_conf *umcf, const char *name)
+struct wsg_upstream *
+wsg_upstream_find(const struct wsg_upstream_main_conf *umcf, const char *name,
+                  size_t len)
 {
     for (size_t i = 0; i < umcf->nupstreams; i++) {
         const struct wsg_upstream *u = umcf->upstreams[i];
-        if (!u->implicit && strcmp(u->name, name) == 0) {
+        if (!u->implicit && strncmp(u->name, name, len) == 0 &&
+            u->name[len] == '\0') {
             return umcf->upstreams[i];
         }
     }
@@ -144,7 +147,7 @@ upstream_block(struct wsg_conf *cf, const struct wsg_directive *d, void *conf)
     const char *name = cf->args[1].p;
 
     (void) d;
-    if (find(umcf, name) != NULL) {
+    if (wsg_upstream_find(umcf, name, strlen(name)) != NULL) {
         return wsg_conf_phrase(cf, "\"%s\" is duplicate", name);
     }
     struct wsg_upstream *u = upstream_new(cf, name);
@@ -204,6 +207,7 @@ add_servers(struct wsg_conf *cf, struct wsg_upstream *u, const char *text,
         memcpy(&s->addr, &addrs[i].addr, addrs[i].addrlen);
         s->addrlen = addrs[i].addrlen;
         memcpy(s->text, addrs[i].text, sizeof(s->text));
+        s->ring_id = wsg_balance_hash32(s->text, strlen(s->text));
     }
     u->servers = grown;
     return NULL;
@@ -478,7 +482,8 @@ merge_loc_conf(struct wsg_conf *cf, void *parent, void *child)
         /* resolved in init_main_conf, once every upstream is known */
         struct wsg_upstream_main_conf *umcf =
             cf->cycle->main_conf[WSG_UPSTREAM_MODULE_INDEX];
-        l->upstream = find(umcf, l->pass_name);
+        l->upstream =
+            wsg_upstream_find(umcf, l->pass_name, strlen(l->pass_name));
         if (l->upstream == NULL) {
             return wsg_conf_phrase(cf,
                                    "!%s:%u: \"proxy_pass\" names unknown "
@@ -509,6 +514,43 @@ init_upstream(struct wsg_conf *cf, struct wsg_upstream *u)
     return NULL;
 }
 
+void
+wsg_conf_need_upstream(struct wsg_conf *cf, const char *name)
+{
+    struct wsg_upstream_main_conf *umcf =
+        cf->ctx->main_conf[WSG_UPSTREAM_MODULE_INDEX];
+    struct wsg_upstream_use *use = wsg_arena_alloc(cf->arena, sizeof(*use));
+
+    use->name = wsg_arena_strdup(cf->arena, name);
+    use->file = cf->file->name;
+    use->line = cf->file->line;
+    wsg_arena_push(cf->arena, &umcf->uses, &umcf->nuses, use);
+}
+
+/* The upstreams modules route messages to exist and share pools. */
+static const char *
+check_uses(struct wsg_conf *cf, const struct wsg_upstream_main_conf *umcf)
+{
+    for (size_t i = 0; i < umcf->nuses; i++) {
+        const struct wsg_upstream_use *use = umcf->uses[i];
+        const struct wsg_upstream *u =
+            wsg_upstream_find(umcf, use->name, strlen(use->name));
+        if (u == NULL) {
+            return wsg_conf_phrase(cf, "!%s:%u: unknown upstream \"%s\"",
+                                   use->file, use->line, use->name);
+        }
+        if (!wsg_upstream_pooled(u->protocol)) {
+            return wsg_conf_phrase(cf,
+                                   "!%s:%u: upstream \"%s\" speaks %s; "
+                                   "messages are routed only to mux and "
+                                   "json upstreams",
+                                   use->file, use->line, use->name,
+                                   wsg_upstream_proto_name(u->protocol));
+        }
+    }
+    return NULL;
+}
+
 static const char *
 init_main_conf(struct wsg_conf *cf, void *conf)
 {
@@ -520,7 +562,7 @@ init_main_conf(struct wsg_conf *cf, void *conf)
             return rv;
         }
     }
-    return NULL;
+    return check_uses(cf, umcf);
 }
 
 const struct wsg_module wsg_upstream_module = {

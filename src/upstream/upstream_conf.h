@@ -38,9 +38,7 @@ enum wsg_upstream_failover {
 };
 
 struct wsg_balance_ring;
-struct wsg_balance_ring;
 struct wsg_peer_state;
-struct wsg_pool;
 struct wsg_pool;
 
 struct wsg_upstream_server {
@@ -52,6 +50,7 @@ struct wsg_upstream_server {
     uint64_t fail_timeout_ms;
     bool backup;
     bool down;                    /* marked down in the config */
+    uint32_t ring_id;             /* hash of <text>: its hash ring points */
     struct wsg_peer_state *state; /* node-wide, in shared memory */
 };
 
@@ -79,9 +78,18 @@ struct wsg_upstream {
     struct wsg_pool *pool;         /* mux/json pool connections */
 };
 
+/* An upstream a module routes messages to (wsg_conf_need_upstream). */
+struct wsg_upstream_use {
+    const char *name;
+    const char *file;
+    unsigned line;
+};
+
 struct wsg_upstream_main_conf {
     struct wsg_upstream **upstreams;
     size_t nupstreams;
+    struct wsg_upstream_use **uses; /* checked once all is parsed */
+    size_t nuses;
 };
 
 struct wsg_upstream_loc_conf {
@@ -111,6 +119,11 @@ wsg_upstream_main_conf(void *const *main_conf)
 {
     return main_conf[WSG_UPSTREAM_MODULE_INDEX];
 }
+
+/* The upstream block named <name>/<len>, or NULL. */
+struct wsg_upstream *
+wsg_upstream_find(const struct wsg_upstream_main_conf *umcf, const char *name,
+                  size_t len);
 
 /* "raw", "line", ... for logs and messages. */
 const char *wsg_upstream_proto_name(int proto);

@@ -31,6 +31,7 @@
 #include "net/conn.h"
 #include "process/worker.h"
 #include "process/process.h"
+#include "upstream/pool.h"
 #include "ws/deflate.h"
 #include "ws/utf8.h"
 #include "ws/ws_conf.h"
@@ -77,6 +78,7 @@ struct wsg_session {
     size_t user_len;
     void **module_data;         /* a slot per module of the cycle; owned */
     void *bus;                  /* the bus's per-session state (rooms) */
+    void *routes;               /* upstreams routed to (upstream/pool.c) */
     char *attrs[2 * ATTRS_MAX]; /* name, value pairs; owned */
     struct wsg_timer *timers;   /* pending module timers; owned */
 };
@@ -769,6 +771,7 @@ wsg_session_free(struct wsg_session *s)
     if (s->h != NULL) {
         s->h->on_close(s, s->hdata, code);
     }
+    wsg_pool_routes_gone(s, code);
     wsg_bus_session_gone(s);
     while (s->timers != NULL) {
         wsg_timer_cancel(s->timers);
@@ -936,6 +939,18 @@ void **
 wsg_session_bus(struct wsg_session *s)
 {
     return &s->bus;
+}
+
+void **
+wsg_session_routes(struct wsg_session *s)
+{
+    return &s->routes;
+}
+
+struct wsg_conn *
+wsg_session_conn(const struct wsg_session *s)
+{
+    return s->c;
 }
 
 const char *

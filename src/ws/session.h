@@ -62,6 +62,12 @@ bool wsg_session_http(struct wsg_session *s, const struct wsg_http_request *r);
 /* The bus's slot of per-session state. */
 void **wsg_session_bus(struct wsg_session *s);
 
+/* The slot of the upstreams messages were routed to (upstream/pool.c). */
+void **wsg_session_routes(struct wsg_session *s);
+
+/* The connection of <s>. */
+struct wsg_conn *wsg_session_conn(const struct wsg_session *s);
+
 /* The configuration the session's worker runs. */
 const struct wsg_cycle *wsg_session_cycle(const struct wsg_session *s);
 

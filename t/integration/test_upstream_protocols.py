@@ -8,9 +8,10 @@ cut into messages of at most proxy_buffer_size. A line message holding a
 newline is refused with 1003, a backend line longer than proxy_buffer_size
 closes with 1011, and proxy_message_type text turns raw and length replies
 into text when they are UTF-8. The open envelope tells the backend the
-client's path, query, real address, subprotocol and the headers named by
-proxy_pass_headers. With proxy_protocol on (v1) or v2, a raw backend
-connection starts with a PROXY header naming the client's address and port.
+client's path, query, real address, subprotocol, the user the auth
+module accepted and the headers named by proxy_pass_headers. With
+proxy_protocol on (v1) or v2, a raw backend connection starts with a PROXY
+header naming the client's address and port.
 """
 import hashlib
 import json
@@ -337,3 +338,16 @@ def test_without_proxy_protocol_backend_gets_only_the_payload(gateway):
             assert recv_exactly(conn, 7) == b"\x00\x00\x00\x03abc"
             conn.sendall(b"\x00\x00\x00\x02\xff\x01")
             assert ws.recv_message(TIMEOUT) == (OP_BINARY, b"\xff\x01")
+
+
+@pytest.mark.parametrize("protocol", POOLED)
+def test_open_envelope_carries_the_authenticated_user(gateway, backends, tmp_path, protocol):
+    (tmp_path / "tokens.txt").write_text("s3cr3t-t0ken-for-bob bob\n")
+    gw = start(gateway, backends, protocol, location=(
+        "        auth_tokens_file tokens.txt;\n"
+        "        auth_token_from query;"))
+    with WSClient.connect(gw.port, "/ws?access_token=s3cr3t-t0ken-for-bob") as ws:
+        ws.send_text("whoami")
+        opcode, payload = ws.recv_message(TIMEOUT)
+    assert opcode == OP_TEXT
+    assert json.loads(payload)["user"] == "bob"
