@@ -56,6 +56,8 @@ start_bev(struct wsg_conn *c, int fd)
         if (c->bev == NULL) {
             wsg_log(WSG_LOG_ALERT, &c->log, 0,
                     "bufferevent_socket_new() failed");
+        } else {
+            wsg_out_attach(&c->out, c->bev);
         }
     }
     if (c->bev == NULL) {
@@ -216,6 +218,7 @@ wsg_conn_free(struct wsg_conn *c)
         wsg_stats_close_code(c->close_code ? c->close_code : WSG_WS_ABNORMAL);
     }
     if (c->bev != NULL) {
+        wsg_out_detach(&c->out);
         bufferevent_free(c->bev);
         c->bev = NULL;
     }
@@ -257,6 +260,8 @@ wsg_conn_close_after_flush(struct wsg_conn *c, const char *action)
     if (event_initialized(&c->timer)) {
         evtimer_del(&c->timer);
     }
+    /* libevent writes the rest and calls on_flushed when it is out */
+    wsg_out_detach(&c->out);
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(c->bev, NULL, &wt);

@@ -10,23 +10,34 @@
 #include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include "core/log.h"
 #include "net/listen.h"
+#include "net/out.h"
 
 struct bufferevent;
 struct wsg_http_addr;
 struct wsg_session;
 struct wsg_worker;
 
+/* An IPv4 or IPv6 address with its port: what a TCP client has, in 28
+ * bytes rather than a sockaddr_storage's 128 (per connection). */
+union wsg_ip_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct wsg_conn {
     TAILQ_ENTRY(wsg_conn) link; /* in the worker's list */
     struct wsg_worker *w;
     uint64_t id;
     struct bufferevent *bev;          /* owns the fd */
+    struct wsg_out out;               /* plain sockets: flushed per pass */
     const struct wsg_http_addr *addr; /* the listen address, borrowed */
     void **loc_conf;                  /* chosen location, borrowed */
     struct wsg_session *ws;           /* owned; NULL before a 101 */
@@ -38,11 +49,11 @@ struct wsg_conn {
                                           session's heartbeat and close */
     char peer[WSG_ADDR_TEXT_MAX];      /* "1.2.3.4:5678" */
     char peer_host[WSG_ADDR_TEXT_MAX]; /* "1.2.3.4", for $remote_addr */
-    struct sockaddr_storage peer_addr;
-    struct sockaddr_storage local_addr; /* for the PROXY protocol */
-    struct wsg_log log;                 /* "*id ... client: peer" */
-    struct timeval start;               /* wall clock, for the access log */
-    uint64_t start_ms;                  /* monotonic */
+    union wsg_ip_addr peer_addr;
+    union wsg_ip_addr local_addr; /* for the PROXY protocol */
+    struct wsg_log log;           /* "*id ... client: peer" */
+    struct timeval start;         /* wall clock, for the access log */
+    uint64_t start_ms;            /* monotonic */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t msgs_in;

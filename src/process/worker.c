@@ -332,6 +332,9 @@ wsg_worker_run(struct wsg_cycle *cycle, struct wsg_listener *listeners,
     /* epoll is the design; the others are fallbacks we do not want */
     event_config_avoid_method(ecfg, "select");
     event_config_avoid_method(ecfg, "poll");
+    /* a write event added and removed within one loop pass costs no
+     * epoll_ctl, and a read and a write change on one socket cost one */
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     if (w->base == NULL) {

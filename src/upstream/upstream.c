@@ -23,6 +23,7 @@
 #include "http/http_request.h"
 #include "http/http_var.h"
 #include "net/conn.h"
+#include "net/out.h"
 #include "net/proxy_protocol.h"
 #include "process/process.h"
 #include "process/worker.h"
@@ -48,10 +49,11 @@ struct bridge {
     uint64_t tried; /* servers tried, a bit each */
     unsigned tries;
     struct bufferevent *be; /* owned */
+    struct wsg_out out;     /* <be>'s, once connected */
     char *resp;             /* the 101, sent once connected; owned */
     bool deflate;
     struct wsg_deflate_params dp;
-    char key[256]; /* hash key */
+    char *key; /* hash key (owned), when the upstream hashes */
     size_t keylen;
     bool client_held; /* we hold the client: backend output full */
     bool counted;     /* counted in the server's conns */
@@ -166,6 +168,7 @@ static void
 bridge_free(struct bridge *b)
 {
     if (b->be != NULL) {
+        wsg_out_detach(&b->out);
         linger_free(b->be);
         b->be = NULL;
     }
@@ -173,6 +176,7 @@ bridge_free(struct bridge *b)
         atomic_fetch_sub(&b->u->servers[b->server].state->conns, 1);
     }
     free(b->resp);
+    free(b->key);
     free(b);
 }
 
@@ -404,10 +408,13 @@ connected(struct bridge *b)
                              NULL);
     bufferevent_setcb(b->be, on_backend_read, on_backend_written,
                       on_backend_event, b);
-    bufferevent_enable(b->be, EV_READ | EV_WRITE);
+    bufferevent_enable(b->be, EV_READ);
+    wsg_out_attach(&b->out, b->be);
 
     evbuffer_add(bufferevent_get_output(c->bev), b->resp, strlen(b->resp));
     c->bytes_out += strlen(b->resp);
+    free(b->resp); /* an idle client holds no more than it needs */
+    b->resp = NULL;
     c->status = 101;
     c->pending_free = NULL;
     c->pending = NULL;
@@ -499,8 +506,10 @@ wsg_upstream_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     size_t n = wsg_ws_handshake_response(h, resp, sizeof(resp));
     b->resp = wsg_strndup(resp, n);
     if (u->balance == WSG_BALANCE_HASH) {
-        b->keylen = wsg_http_var_expand(u->hash_key, r, c->peer_host, b->key,
-                                        sizeof(b->key));
+        char key[256];
+        b->keylen =
+            wsg_http_var_expand(u->hash_key, r, c->peer_host, key, sizeof(key));
+        b->key = wsg_strndup(key, b->keylen);
     }
     c->pending_free = pending_free;
     c->pending = b;

@@ -64,6 +64,7 @@ struct wsg_session {
     size_t msg_cap;
     struct wsg_deflate *deflate; /* owned; NULL without the extension */
     uint64_t last_rx_ms;         /* last frame from the client */
+    uint64_t read_ms;            /* when the read being handled came */
     bool ping_sent;              /* a ping is out and unanswered */
     unsigned holds;              /* reasons to stop reading the client */
     bool draining;               /* output over half the cap: the handler
@@ -76,11 +77,14 @@ struct wsg_session {
     int reject; /* HTTP status a module refused the handshake with */
     char *user; /* owned; NULL: none */
     size_t user_len;
-    void **module_data;         /* a slot per module of the cycle; owned */
-    void *bus;                  /* the bus's per-session state (rooms) */
-    void *routes;               /* upstreams routed to (upstream/pool.c) */
-    char *attrs[2 * ATTRS_MAX]; /* name, value pairs; owned */
-    struct wsg_timer *timers;   /* pending module timers; owned */
+    void **module_data; /* a slot per module of the cycle; owned */
+    void *bus;          /* the bus's per-session state (rooms) */
+    void *routes;       /* upstreams routed to (upstream/pool.c) */
+    char **attrs;       /* 2 * ATTRS_MAX: name, value pairs; owned; NULL until
+                           the first is set (most sessions have none) */
+    struct wsg_timer *timers; /* pending module timers; owned */
+    size_t hook;              /* index of the module whose message hook
+                                 runs: its own lookups need no scan */
 };
 
 struct wsg_timer {
@@ -368,6 +372,7 @@ run_hooks(struct wsg_session *s, struct wsg_msg *m)
         if (mod->on_message == NULL) {
             continue;
         }
+        s->hook = i;
         int rc = mod->on_message(s, m);
         if (rc == WSG_STOP) {
             return true;
@@ -549,7 +554,7 @@ read_header(struct wsg_session *s, struct evbuffer *in)
                                     : "client sent an invalid frame");
         return false;
     }
-    s->last_rx_ms = wsg_process_now_ms();
+    s->last_rx_ms = s->read_ms;
     if (f.opcode & 0x8) {
         return read_control(s, in, &f);
     }
@@ -611,6 +616,7 @@ on_read(struct bufferevent *bev, void *arg)
     struct wsg_session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    s->read_ms = wsg_process_now_ms();
     while (s->state != S_DONE && s->holds == 0) {
         if (!s->in_frame) {
             if (!read_header(s, in)) {
@@ -776,9 +782,10 @@ wsg_session_free(struct wsg_session *s)
     while (s->timers != NULL) {
         wsg_timer_cancel(s->timers);
     }
-    for (size_t i = 0; i < 2 * ATTRS_MAX; i++) {
+    for (size_t i = 0; s->attrs != NULL && i < 2 * ATTRS_MAX; i++) {
         free(s->attrs[i]);
     }
+    free(s->attrs);
     free(s->user);
     free(s->module_data);
     free(s->msg);
@@ -981,11 +988,24 @@ wsg_session_header(const struct wsg_session *s, const char *name)
     return h != NULL ? h->value : none;
 }
 
+/* <module>'s index in the session's cycle, or SIZE_MAX. */
+static size_t
+module_index(const struct wsg_session *s, const struct wsg_module *module)
+{
+    const struct wsg_cycle *cycle = s->c->w->cycle;
+
+    /* per message a module asks for itself, from its own hook */
+    if (s->hook < cycle->nmodules && cycle->modules[s->hook] == module) {
+        return s->hook;
+    }
+    return wsg_module_index(cycle, module);
+}
+
 void *
 wsg_session_loc_conf(const struct wsg_session *s,
                      const struct wsg_module *module)
 {
-    size_t i = wsg_module_index(s->c->w->cycle, module);
+    size_t i = module_index(s, module);
 
     return i == SIZE_MAX ? NULL : s->c->loc_conf[i];
 }
@@ -994,7 +1014,7 @@ void **
 wsg_session_data(struct wsg_session *s, const struct wsg_module *module)
 {
     const struct wsg_cycle *cycle = s->c->w->cycle;
-    size_t i = wsg_module_index(cycle, module);
+    size_t i = module_index(s, module);
 
     WSG_ASSERT(i != SIZE_MAX);
     if (s->module_data == NULL) {
@@ -1049,6 +1069,12 @@ wsg_session_set_attr(struct wsg_session *s, const char *name, const char *value)
 {
     size_t free_at = ATTRS_MAX;
 
+    if (s->attrs == NULL) {
+        if (value == NULL) {
+            return 0;
+        }
+        s->attrs = wsg_calloc(2 * ATTRS_MAX, sizeof(char *));
+    }
     for (size_t i = 0; i < ATTRS_MAX; i++) {
         if (s->attrs[2 * i] == NULL) {
             free_at = free_at == ATTRS_MAX ? i : free_at;
@@ -1082,7 +1108,7 @@ wsg_session_attr(const struct wsg_session *s, const char *name)
 {
     struct wsg_str v = {NULL, 0};
 
-    for (size_t i = 0; i < ATTRS_MAX; i++) {
+    for (size_t i = 0; s->attrs != NULL && i < ATTRS_MAX; i++) {
         if (s->attrs[2 * i] != NULL && strcmp(s->attrs[2 * i], name) == 0) {
             v.p = s->attrs[2 * i + 1];
             v.len = strlen(v.p);
