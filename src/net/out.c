@@ -65,13 +65,11 @@ flush_all(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Puts <o> in the flush queue of this pass, once. */
 static void
-on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+queue_out(struct wsg_out *o)
 {
-    struct wsg_out *o = arg;
-
-    (void) buf;
-    if (info->n_added == 0 || o->queued) {
+    if (o->queued) {
         return;
     }
     o->queued = true;
@@ -79,6 +77,15 @@ on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
         event_active(&flush_ev, EV_WRITE, 1);
     }
     TAILQ_INSERT_TAIL(&queue, o, entry);
+}
+
+static void
+on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void) buf;
+    if (info->n_added > 0) {
+        queue_out(arg);
+    }
 }
 
 void
@@ -96,8 +103,7 @@ wsg_out_attach(struct wsg_out *o, struct bufferevent *bev)
     o->cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, o);
     /* data already there goes out with this pass */
     if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-        struct evbuffer_cb_info info = {0, 1, 0};
-        on_output(NULL, &info, o);
+        queue_out(o);
     }
 }
 

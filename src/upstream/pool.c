@@ -370,12 +370,44 @@ dropped(struct wsg_pool *p, size_t server, const char *why)
 
 /* ---- session handler ---- */
 
+/* Sends a client's message on the link of <b> (bound). */
+static void
+send_message(struct binding *b, bool binary, const void *data, size_t len)
+{
+    struct wsg_envelope env = {0};
+
+    env.kind = WSG_ENV_MESSAGE;
+    env.binary = binary;
+    env.id = b->id;
+    env.data = data;
+    env.len = len;
+    send_env(b->l, &env);
+}
+
+/* A binding of connection <c> to <p>, with a fresh id and hash key
+ * <key>/<klen> (none when NULL); not bound, not in the id map yet. */
+static struct binding *
+binding_new(struct wsg_pool *p, struct wsg_conn *c, const char *key,
+            size_t klen)
+{
+    struct binding *b = wsg_calloc(1, sizeof(*b));
+
+    b->pool = p;
+    b->c = c;
+    b->id = wsg_peer_state_next_id();
+    b->server_counted = SIZE_MAX;
+    if (key != NULL) {
+        b->key = wsg_strndup(key, klen);
+        b->keylen = klen;
+    }
+    return b;
+}
+
 static void
 on_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
            size_t len)
 {
     struct binding *b = data;
-    struct wsg_envelope env = {0};
 
     (void) s;
     if (b->l == NULL) {
@@ -385,12 +417,7 @@ on_message(struct wsg_session *s, void *data, uint8_t opcode, uint8_t *msg,
         free(msg);
         return;
     }
-    env.kind = WSG_ENV_MESSAGE;
-    env.binary = opcode == WSG_WS_BINARY;
-    env.id = b->id;
-    env.data = msg;
-    env.len = len;
-    send_env(b->l, &env);
+    send_message(b, opcode == WSG_WS_BINARY, msg, len);
     free(msg);
 }
 
@@ -898,16 +925,9 @@ wsg_pool_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
         wsg_http_respond_error(c, 502, "");
         return;
     }
-    struct binding *b = wsg_calloc(1, sizeof(*b));
-    b->pool = u->pool;
-    b->c = c;
+    struct binding *b =
+        binding_new(u->pool, c, keylen > 0 ? key : NULL, keylen);
     b->wcf = wcf;
-    b->id = wsg_peer_state_next_id();
-    b->server_counted = SIZE_MAX;
-    if (keylen > 0) {
-        b->key = wsg_strndup(key, keylen);
-        b->keylen = keylen;
-    }
     make_open(b, ulcf, h, r);
     map_put(b);
 
@@ -977,18 +997,10 @@ lane_open(struct wsg_session *s, struct lanes *ls, struct wsg_pool *p,
           size_t server, const char *key, size_t klen)
 {
     struct link *l = best_link(p, server);
-    struct binding *b = wsg_calloc(1, sizeof(*b));
+    struct binding *b = binding_new(p, wsg_session_conn(s), key, klen);
 
-    b->pool = p;
-    b->c = wsg_session_conn(s);
     b->s = s;
-    b->id = wsg_peer_state_next_id();
-    b->server_counted = SIZE_MAX;
     b->lane = true;
-    if (key != NULL) {
-        b->key = wsg_strndup(key, klen);
-        b->keylen = klen;
-    }
     make_lane_open(b);
     map_put(b);
     bind_to(b, l);
@@ -1047,13 +1059,7 @@ wsg_msg_to_upstream(struct wsg_session *s, struct wsg_msg *m, const char *name,
     }
     size_t len;
     const void *data = wsg_msg_data(m, &len);
-    struct wsg_envelope env = {0};
-    env.kind = WSG_ENV_MESSAGE;
-    env.binary = !wsg_msg_is_text(m);
-    env.id = b->id;
-    env.data = data;
-    env.len = len;
-    send_env(b->l, &env);
+    send_message(b, !wsg_msg_is_text(m), data, len);
     return 0;
 }
 
