@@ -138,8 +138,7 @@ wsg_http_request_start(struct wsg_conn *c)
     evtimer_add(&c->timer, &tv);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     /* never read more than a head can be, plus one byte to tell */
-    bufferevent_setwatermark(c->bev, EV_READ, 0,
-                             (size_t) scf->max_header_size + 1);
+    bufferevent_set_max_single_read(c->bev, (size_t) scf->max_header_size + 1);
     bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -275,8 +274,13 @@ serve(struct wsg_conn *c, const struct wsg_http_request *r, size_t head_len)
     const struct wsg_http_srv_conf *scf = wsg_http_find_server(c->addr, name);
     const struct wsg_http_loc_conf *lcf = wsg_http_find_location(scf, r->path);
 
-    c->method = wsg_strndup(r->method.p, r->method.len);
-    c->path = wsg_strndup(r->target.p, r->target.len);
+    /* one block: method, NUL, path, NUL */
+    c->method = wsg_malloc(r->method.len + r->target.len + 2);
+    memcpy(c->method, r->method.p, r->method.len);
+    c->method[r->method.len] = '\0';
+    c->path = c->method + r->method.len + 1;
+    memcpy(c->path, r->target.p, r->target.len);
+    c->path[r->target.len] = '\0';
     c->loc_conf =
         lcf ? lcf->loc_conf : wsg_http_loc_conf(scf->ctx->loc_conf)->loc_conf;
     const struct wsg_http_loc_conf *eff = wsg_http_loc_conf(c->loc_conf);
@@ -315,7 +319,9 @@ on_read(struct bufferevent *bev, void *arg)
     struct wsg_http_error err;
     size_t len = evbuffer_get_length(in);
 
-    /* the watermark caps len at max_header_size + 1 */
+    if (len > (size_t) scf->max_header_size + 1) {
+        len = (size_t) scf->max_header_size + 1;
+    }
     const char *buf = (const char *) evbuffer_pullup(in, -1);
     int n = wsg_http_parse_request(buf, len, &limits, &r, &err);
     if (n == WSG_AGAIN) {

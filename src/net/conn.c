@@ -57,7 +57,7 @@ start_bev(struct wsg_conn *c, int fd)
             wsg_log(WSG_LOG_ALERT, &c->log, 0,
                     "bufferevent_socket_new() failed");
         } else {
-            wsg_out_attach(&c->out, c->bev);
+            wsg_io_attach(&c->io, c->bev);
         }
     }
     if (c->bev == NULL) {
@@ -218,12 +218,11 @@ wsg_conn_free(struct wsg_conn *c)
         wsg_stats_close_code(c->close_code ? c->close_code : WSG_WS_ABNORMAL);
     }
     if (c->bev != NULL) {
-        wsg_out_detach(&c->out);
+        wsg_io_detach(&c->io);
         bufferevent_free(c->bev);
         c->bev = NULL;
     }
-    free(c->method);
-    free(c->path);
+    free(c->method); /* path is in the same block */
     free(c);
     wsg_worker_conn_gone(w);
 }
@@ -261,7 +260,7 @@ wsg_conn_close_after_flush(struct wsg_conn *c, const char *action)
         evtimer_del(&c->timer);
     }
     /* libevent writes the rest and calls on_flushed when it is out */
-    wsg_out_detach(&c->out);
+    wsg_io_detach(&c->io);
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(c->bev, NULL, &wt);

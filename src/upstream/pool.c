@@ -27,7 +27,7 @@
 #include "http/http_request.h"
 #include "http/http_var.h"
 #include "net/conn.h"
-#include "net/out.h"
+#include "net/io.h"
 #include "process/process.h"
 #include "process/worker.h"
 #include "upstream/peer_state.h"
@@ -61,7 +61,7 @@ struct link {
     size_t server; /* index in the upstream's servers */
     enum link_state state;
     struct bufferevent *be; /* owned while not L_DOWN */
-    struct wsg_out out;     /* <be>'s while L_UP */
+    struct wsg_io io;       /* <be>'s while L_UP */
     struct event timer;     /* reconnect, then heartbeat */
     uint64_t backoff_ms;
     uint64_t last_rx_ms;
@@ -555,7 +555,7 @@ link_down(struct link *l, const char *why, int err)
     l->state = L_DOWN;
     l->congested = false;
     if (l->be != NULL) {
-        wsg_out_detach(&l->out);
+        wsg_io_detach(&l->io);
         bufferevent_free(l->be);
         l->be = NULL;
     }
@@ -743,7 +743,7 @@ on_link_event(struct bufferevent *be, short what, void *arg)
         l->last_rx_ms = wsg_process_now_ms();
         bufferevent_set_timeouts(l->be, NULL, NULL);
         bufferevent_enable(l->be, EV_READ);
-        wsg_out_attach(&l->out, l->be);
+        wsg_io_attach(&l->io, l->be);
         wsg_log(WSG_LOG_INFO, l->pool->log, 0,
                 "upstream \"%s\" server %s connected", l->pool->u->name,
                 l->pool->u->servers[l->server].text);

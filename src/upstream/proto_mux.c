@@ -309,5 +309,6 @@ wsg_mux_open_payload(const struct wsg_env_open *o, size_t *len)
     wsg_mux_open_members(obj, o);
     char *s = wsg_mux_json_dump(obj, false, len);
     json_decref(obj);
-    return s;
+    /* kept for the binding's life: no slack */
+    return wsg_realloc(s, *len + 1);
 }

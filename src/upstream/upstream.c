@@ -23,7 +23,7 @@
 #include "http/http_request.h"
 #include "http/http_var.h"
 #include "net/conn.h"
-#include "net/out.h"
+#include "net/io.h"
 #include "net/proxy_protocol.h"
 #include "process/process.h"
 #include "process/worker.h"
@@ -49,7 +49,7 @@ struct bridge {
     uint64_t tried; /* servers tried, a bit each */
     unsigned tries;
     struct bufferevent *be; /* owned */
-    struct wsg_out out;     /* <be>'s, once connected */
+    struct wsg_io io;       /* <be>'s, once connected */
     char *resp;             /* the 101, sent once connected; owned */
     bool deflate;
     struct wsg_deflate_params dp;
@@ -168,7 +168,7 @@ static void
 bridge_free(struct bridge *b)
 {
     if (b->be != NULL) {
-        wsg_out_detach(&b->out);
+        wsg_io_detach(&b->io);
         linger_free(b->be);
         b->be = NULL;
     }
@@ -409,7 +409,7 @@ connected(struct bridge *b)
     bufferevent_setcb(b->be, on_backend_read, on_backend_written,
                       on_backend_event, b);
     bufferevent_enable(b->be, EV_READ);
-    wsg_out_attach(&b->out, b->be);
+    wsg_io_attach(&b->io, b->be);
 
     evbuffer_add(bufferevent_get_output(c->bev), b->resp, strlen(b->resp));
     c->bytes_out += strlen(b->resp);
