@@ -53,7 +53,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct bufferevent *bev = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    size_t want = (size_t) bufferevent_get_max_single_read(bev), high = 0;
+    size_t want = (size_t) bufferevent_get_max_single_read(bev);
 
     if (what & EV_TIMEOUT) {
         read_failed(bev, BEV_EVENT_TIMEOUT);
@@ -61,18 +61,6 @@ on_readable(evutil_socket_t fd, short what, void *arg)
     }
     if (want > WSG_IO_READ_MAX) {
         want = WSG_IO_READ_MAX;
-    }
-    bufferevent_getwatermark(bev, EV_READ, NULL, &high);
-    if (high > 0) {
-        size_t len = evbuffer_get_length(in);
-        if (len >= high) {
-            /* full: the reader enables EV_READ again when it wants more */
-            bufferevent_disable(bev, EV_READ);
-            return;
-        }
-        if (high - len < want) {
-            want = high - len;
-        }
     }
     ssize_t n = recv(fd, read_buf, want, 0);
     if (n < 0) {

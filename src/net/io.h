@@ -36,10 +36,11 @@ struct wsg_io {
 /*
  * Attaches the connected plain-socket bufferevent <bev> (not TLS, not
  * connecting) to <io>. Its read callback runs after each read that leaves
- * the input at or above the low watermark; a read never takes the input
- * past the high watermark, and reading stops there (enable EV_READ again
- * once it is drained). Its write callback runs as libevent would run it:
- * after a write that leaves the output at or below the low watermark.
+ * the input at or above the low watermark; a read takes at most the max
+ * single read, and the read high watermark is not looked at (bound the
+ * input with the max single read and by disabling EV_READ). Its write
+ * callback runs as libevent would run it: after a write that leaves the
+ * output at or below the low watermark.
  */
 void wsg_io_attach(struct wsg_io *io, struct bufferevent *bev);
 
