@@ -37,7 +37,7 @@ struct wsg_conn {
     struct wsg_worker *w;
     uint64_t id;
     struct bufferevent *bev;          /* owns the fd */
-    struct wsg_io io;                 /* plain sockets: flushed per pass */
+    struct wsg_io io;                 /* plain sockets: our reads, writes */
     const struct wsg_http_addr *addr; /* the listen address, borrowed */
     void **loc_conf;                  /* chosen location, borrowed */
     struct wsg_session *ws;           /* owned; NULL before a 101 */

@@ -746,6 +746,7 @@ wsg_session_start(struct wsg_conn *c, const struct wsg_ws_loc_conf *wcf,
     c->log.action = "proxying WebSocket messages";
     /* a session has no read deadline: the heartbeat decides liveness */
     bufferevent_set_timeouts(c->bev, NULL, wcf->send_timeout_ms ? &wt : NULL);
+    /* the head's bound is lifted: a read may take many frames */
     bufferevent_set_max_single_read(c->bev, WSG_IO_READ_MAX);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, s);
     evtimer_assign(&c->timer, c->w->base, on_timer, s);
