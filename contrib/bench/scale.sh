@@ -68,7 +68,7 @@ base=$(rss_kib "$g")
 
 load=""
 for i in 2 3 4 5 6 7; do
-    "$b/contrib/wsbench/wsbench" --json --idle $per --hold $hold \
+    "$b/contrib/wsbench/wsbench" --json --idle "$per" --hold "$hold" \
         --source-addresses "127.0.0.$i" "ws://127.0.0.1:$listen/mux" \
         >"$tmp/wsbench$i.json" 2>"$tmp/wsbench$i.err" &
     load="$load $!"
@@ -86,6 +86,7 @@ total=0 errors=0
 for i in 2 3 4 5 6 7; do
     r=$(/usr/bin/python3 -c "import json; r = json.load(open('$tmp/wsbench$i.json')); print(r['idle']['held'], r['errors']['total'])" 2>/dev/null) ||
         { echo "scale: wsbench $i gave no result: $(cat "$tmp/wsbench$i.err")" >&2; exit 1; }
+    # shellcheck disable=SC2086 # two numbers, split on purpose
     set -- $r
     total=$((total + $1)) errors=$((errors + $2))
 done
