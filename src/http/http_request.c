@@ -322,7 +322,7 @@ on_read(struct bufferevent *bev, void *arg)
     if (len > (size_t) scf->max_header_size + 1) {
         len = (size_t) scf->max_header_size + 1;
     }
-    const char *buf = (const char *) evbuffer_pullup(in, -1);
+    const char *buf = (const char *) evbuffer_pullup(in, (ev_ssize_t) len);
     int n = wsg_http_parse_request(buf, len, &limits, &r, &err);
     if (n == WSG_AGAIN) {
         return;
